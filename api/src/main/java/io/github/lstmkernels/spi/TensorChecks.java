@@ -1,0 +1,146 @@
+package io.github.lstmkernels.spi;
+
+import io.github.lstmkernels.LstmConfig;
+import java.lang.foreign.MemorySegment;
+
+/**
+ * The argument checks every kernel call goes through before anything is written, so that every
+ * backend throws the same exception, with the same message, for the same mistake.
+ */
+public final class TensorChecks {
+    private static final long FLOAT_BYTES = Float.BYTES;
+    /** Element count limit per tensor: what a {@code float[]} can hold. */
+    private static final long MAX_ELEMENTS = Integer.MAX_VALUE - 8;
+
+    private TensorChecks() {
+    }
+
+    /** Checks the arguments of a step call: {@code x [B, I]}, {@code y [B, D·Hout]}, states {@code [L·D, B, ·]}. */
+    public static void checkStep(LstmConfig config, int batch, MemorySegment x, MemorySegment y,
+                                 MemorySegment h, MemorySegment c) {
+        checkCall(config, 1, batch, x, y, h, c, false);
+    }
+
+    /** Checks the arguments of a sequence call: {@code x [T, B, I]} (or batch-first), {@code y [T, B, D·Hout]}. */
+    public static void checkSequence(LstmConfig config, int seqLen, int batch, MemorySegment x, MemorySegment y,
+                                     MemorySegment h, MemorySegment c) {
+        checkCall(config, seqLen, batch, x, y, h, c, true);
+    }
+
+    private static void checkCall(LstmConfig config, int seqLen, int batch, MemorySegment x, MemorySegment y,
+                                  MemorySegment h, MemorySegment c, boolean sequence) {
+        if (sequence && seqLen < 1) {
+            throw new IllegalArgumentException("seqLen must be >= 1, got " + seqLen);
+        }
+        if (batch < 1) {
+            throw new IllegalArgumentException("batch must be >= 1, got " + batch);
+        }
+        requireNonNull(x, "x");
+        requireNonNull(y, "y");
+        requireNonNull(h, "h");
+        requireNonNull(c, "c");
+        int layers = config.numLayers() * config.numDirections();
+        int hout = config.outputSize();
+        int yWidth = config.numDirections() * hout;
+        long rows = times(sequence ? seqLen : 1, batch);
+        long xElements = times(rows, config.inputSize());
+        long yElements = times(rows, yWidth);
+        long hElements = times(times(layers, batch), hout);
+        long cElements = times(times(layers, batch), config.hiddenSize());
+        // The shape text is only built when a check fails: steady-state calls allocate nothing.
+        if (!fits(x, xElements)) {
+            requireSize("x", x, xElements, timeShape(config, sequence, seqLen, batch, "I", config.inputSize()));
+        }
+        if (!fits(y, yElements)) {
+            requireSize("y", y, yElements, timeShape(config, sequence, seqLen, batch, "H", yWidth));
+        }
+        if (!fits(h, hElements)) {
+            requireSize("h", h, hElements, "[L=" + layers + ", B=" + batch + ", H=" + hout + "]");
+        }
+        if (!fits(c, cElements)) {
+            requireSize("c", c, cElements, "[L=" + layers + ", B=" + batch + ", H=" + config.hiddenSize() + "]");
+        }
+        requireWritable("y", y);
+        requireWritable("h", h);
+        requireWritable("c", c);
+        requireDisjoint("y", y, "x", x);
+        requireDisjoint("h", h, "x", x);
+        requireDisjoint("c", c, "x", x);
+        requireDisjoint("y", y, "h", h);
+        requireDisjoint("y", y, "c", c);
+        requireDisjoint("h", h, "c", c);
+    }
+
+    /** a·b for positive sizes, saturating instead of overflowing (the size check then fails cleanly). */
+    private static long times(long a, long b) {
+        long high = Math.multiplyHigh(a, b);
+        long product = a * b;
+        return high != 0 || product < 0 ? Long.MAX_VALUE : product;
+    }
+
+    private static boolean fits(MemorySegment segment, long elements) {
+        return elements <= MAX_ELEMENTS && segment.byteSize() == elements * FLOAT_BYTES
+                && segment.maxByteAlignment() >= FLOAT_BYTES;
+    }
+
+    private static String timeShape(LstmConfig config, boolean sequence, int seqLen, int batch, String last, int width) {
+        String b = "B=" + batch;
+        String t = "T=" + seqLen;
+        String lead = !sequence ? b : config.batchFirst() ? b + ", " + t : t + ", " + b;
+        return "[" + lead + ", " + last + "=" + width + "]";
+    }
+
+    /** Rejects a null argument with a message naming it. */
+    public static void requireNonNull(Object value, String name) {
+        if (value == null) {
+            throw new NullPointerException(name + " must not be null");
+        }
+    }
+
+    /**
+     * Requires exactly {@code elements} float32 values, 4-byte aligned.
+     *
+     * @param shape the expected shape, for the message
+     */
+    public static void requireSize(String name, MemorySegment segment, long elements, String shape) {
+        if (elements > MAX_ELEMENTS) {
+            throw new IllegalArgumentException(name + ": " + shape + " is "
+                    + (elements == Long.MAX_VALUE ? "too many" : String.valueOf(elements))
+                    + " elements, more than the " + MAX_ELEMENTS + " a tensor may hold");
+        }
+        long bytes = segment.byteSize();
+        if (bytes != elements * FLOAT_BYTES) {
+            throw new IllegalArgumentException(name + ": expected " + elements + " floats " + shape + ", got "
+                    + (bytes % FLOAT_BYTES == 0 ? bytes / FLOAT_BYTES + " floats" : bytes + " bytes"));
+        }
+        if (segment.maxByteAlignment() < FLOAT_BYTES) {
+            throw new IllegalArgumentException(name + ": a float32 tensor must be 4-byte aligned, got "
+                    + segment.maxByteAlignment() + "-byte alignment");
+        }
+    }
+
+    private static void requireWritable(String name, MemorySegment segment) {
+        if (segment.isReadOnly()) {
+            throw new IllegalArgumentException(name + ": is read-only, but the kernel writes it");
+        }
+    }
+
+    private static void requireDisjoint(String name, MemorySegment a, String otherName, MemorySegment b) {
+        if (overlaps(a, b)) {
+            throw new IllegalArgumentException(name + ": overlaps " + otherName + "; outputs must not share memory with other tensors");
+        }
+    }
+
+    /** Written out rather than {@code asOverlappingSlice}, which allocates a slice per check. */
+    private static boolean overlaps(MemorySegment a, MemorySegment b) {
+        if (a.isNative() != b.isNative()) {
+            return false;
+        }
+        // address() is the raw address of a native segment and the byte offset into the array of a heap one.
+        boolean rangesMeet = a.address() < b.address() + b.byteSize() && b.address() < a.address() + a.byteSize();
+        if (!rangesMeet || a.byteSize() == 0 || b.byteSize() == 0) {
+            return false;
+        }
+        return a.isNative() || a.heapBase().orElse(null) == b.heapBase().orElse(null);
+    }
+}

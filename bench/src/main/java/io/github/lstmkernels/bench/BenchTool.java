@@ -1,0 +1,53 @@
+package io.github.lstmkernels.bench;
+
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+
+/**
+ * The command-line entry of the bench module.
+ * <pre>
+ *   example [--golden DIR]      the nn.LSTM(512, 128, num_layers=2, batch_first=True) twin, checked against PyTorch
+ *   verify --golden DIR [--backend NAME] [--write-outputs OUT]
+ *                               every golden case on one or all backends, one JSON line per (case, backend)
+ *   jmh [JMH options]           JMH's own command line over this module's benchmarks
+ * </pre>
+ */
+public final class BenchTool {
+    private BenchTool() {
+    }
+
+    public static void main(String[] args) throws Exception {
+        List<String> rest = new ArrayList<>(Arrays.asList(args));
+        String mode = rest.isEmpty() ? "example" : rest.removeFirst();
+        int status = switch (mode) {
+            case "example" -> PyTorchTwinExample.run(Path.of(option(rest, "--golden", "golden")), System.out) ? 0 : 1;
+            case "verify" -> GoldenVerify.run(rest, System.out);
+            case "jmh" -> {
+                // Plain JMH command line, e.g. "jmh LstmBenchmark -p backend=scalar -p shape=a,b -prof gc".
+                org.openjdk.jmh.Main.main(rest.toArray(String[]::new));
+                yield 0;
+            }
+            default -> {
+                System.err.println("unknown mode '" + mode + "'; modes: example, verify, jmh");
+                yield 2;
+            }
+        };
+        System.exit(status);
+    }
+
+    /** The value after {@code flag} in {@code args} (removed from it), or {@code fallback}. */
+    static String option(List<String> args, String flag, String fallback) {
+        int i = args.indexOf(flag);
+        if (i < 0) {
+            return fallback;
+        }
+        if (i + 1 >= args.size()) {
+            throw new IllegalArgumentException(flag + " needs a value");
+        }
+        String value = args.get(i + 1);
+        args.subList(i, i + 2).clear();
+        return value;
+    }
+}
