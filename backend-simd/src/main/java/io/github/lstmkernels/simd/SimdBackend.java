@@ -1,0 +1,65 @@
+package io.github.lstmkernels.simd;
+
+import io.github.lstmkernels.Feature;
+import io.github.lstmkernels.LstmConfig;
+import io.github.lstmkernels.LstmKernel;
+import io.github.lstmkernels.LstmWeights;
+import io.github.lstmkernels.spi.Availability;
+import io.github.lstmkernels.spi.LstmBackend;
+import java.util.Set;
+
+/**
+ * The Vector API backend. This class names no Vector API type, so it loads on any JVM; the
+ * availability probe checks that {@code jdk.incubator.vector} is resolved before anything touches it.
+ */
+public final class SimdBackend implements LstmBackend {
+    public static final String NAME = "simd";
+    private static final System.Logger LOG = System.getLogger(SimdBackend.class.getName());
+
+    private volatile Availability availability;
+
+    @Override
+    public String name() {
+        return NAME;
+    }
+
+    @Override
+    public int priority() {
+        return 20;
+    }
+
+    @Override
+    public Availability availability() {
+        Availability a = availability;
+        if (a == null) {
+            a = probe();
+            availability = a;
+        }
+        return a;
+    }
+
+    private static Availability probe() {
+        if (ModuleLayer.boot().findModule("jdk.incubator.vector").isEmpty()) {
+            return Availability.unavailable("the jdk.incubator.vector module is not resolved: add --add-modules jdk.incubator.vector");
+        }
+        try {
+            String description = VectorWidth.describe();
+            LOG.log(System.Logger.Level.INFO, "lstm-kernels simd: {0}", description);
+            return Availability.available(description);
+        } catch (IllegalArgumentException e) {
+            return Availability.unavailable(e.getMessage());
+        } catch (LinkageError e) {
+            return Availability.unavailable("the Vector API failed to load: " + e);
+        }
+    }
+
+    @Override
+    public Set<Feature> features() {
+        return Set.of();
+    }
+
+    @Override
+    public LstmKernel createKernel(LstmConfig config, LstmWeights weights) {
+        return new SimdLstmKernel(config, weights);
+    }
+}
