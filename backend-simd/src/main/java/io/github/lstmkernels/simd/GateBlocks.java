@@ -1,7 +1,6 @@
 package io.github.lstmkernels.simd;
 
 import jdk.incubator.vector.FloatVector;
-import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
@@ -141,18 +140,12 @@ final class GateBlocks {
      * (units past H) have zero pre-activations and zero state, and stay zero.
      */
     static void cell(float[] gates, int g, float[] c, int cAt, float[] h, int hAt) {
-        FloatVector i = sigmoid(FloatVector.fromArray(SPECIES, gates, g));
-        FloatVector f = sigmoid(FloatVector.fromArray(SPECIES, gates, g + LANES));
-        FloatVector cand = FloatVector.fromArray(SPECIES, gates, g + 2 * LANES).lanewise(VectorOperators.TANH);
-        FloatVector o = sigmoid(FloatVector.fromArray(SPECIES, gates, g + 3 * LANES));
+        FloatVector i = VectorMath.sigmoid(FloatVector.fromArray(SPECIES, gates, g));
+        FloatVector f = VectorMath.sigmoid(FloatVector.fromArray(SPECIES, gates, g + LANES));
+        FloatVector cand = VectorMath.tanh(FloatVector.fromArray(SPECIES, gates, g + 2 * LANES));
+        FloatVector o = VectorMath.sigmoid(FloatVector.fromArray(SPECIES, gates, g + 3 * LANES));
         FloatVector cell = f.mul(FloatVector.fromArray(SPECIES, c, cAt)).add(i.mul(cand));
         cell.intoArray(c, cAt);
-        o.mul(cell.lanewise(VectorOperators.TANH)).intoArray(h, hAt);
-    }
-
-    /** σ(v) = 1 / (1 + e^-v); saturates to exactly 0 and 1, NaN stays NaN. */
-    private static FloatVector sigmoid(FloatVector v) {
-        FloatVector one = FloatVector.broadcast(SPECIES, 1f);
-        return one.div(v.neg().lanewise(VectorOperators.EXP).add(one));
+        o.mul(VectorMath.tanh(cell)).intoArray(h, hAt);
     }
 }
