@@ -60,7 +60,7 @@ final class SimdLstmKernel extends AbstractLstmKernel {
                                    MemorySegment c) {
         int rows = seqLen * batch;
         Workspace ws = workspaces.get();
-        ws.ensure(rows * config.inputSize(), rows * gateWidth, rows * hidden, batch * padded);
+        ws.ensure(rows * config.inputSize(), rows * gateWidth, rows * hidden, batch * padded, 3 * batch * LANES);
         MemorySegment.copy(x, ValueLayout.JAVA_FLOAT, 0, ws.input, 0, rows * config.inputSize());
 
         boolean batchFirst = config.batchFirst();
@@ -105,6 +105,14 @@ final class SimdLstmKernel extends AbstractLstmKernel {
             int weights = block * inSize * STRIDE;
             int g = block * STRIDE;
             int r = 0;
+            for (; r + 6 <= rows; r += 6) {
+                GateBlocks.accumulate6(w, weights, inSize, in,
+                        inputRow(r, seqLen, batch, inSize, inBatchFirst), inputRow(r + 1, seqLen, batch, inSize, inBatchFirst),
+                        inputRow(r + 2, seqLen, batch, inSize, inBatchFirst), inputRow(r + 3, seqLen, batch, inSize, inBatchFirst),
+                        inputRow(r + 4, seqLen, batch, inSize, inBatchFirst), inputRow(r + 5, seqLen, batch, inSize, inBatchFirst),
+                        gates, r * gateWidth + g, (r + 1) * gateWidth + g, (r + 2) * gateWidth + g, (r + 3) * gateWidth + g,
+                        (r + 4) * gateWidth + g, (r + 5) * gateWidth + g);
+            }
             for (; r + 4 <= rows; r += 4) {
                 GateBlocks.accumulate4(w, weights, inSize, in,
                         inputRow(r, seqLen, batch, inSize, inBatchFirst), inputRow(r + 1, seqLen, batch, inSize, inBatchFirst),
@@ -128,6 +136,12 @@ final class SimdLstmKernel extends AbstractLstmKernel {
             int weights = block * hidden * STRIDE;
             int g = first + block * STRIDE;
             int b = 0;
+            for (; b + 6 <= batch; b += 6) {
+                GateBlocks.accumulate6(w, weights, hidden, h, b * padded, (b + 1) * padded, (b + 2) * padded,
+                        (b + 3) * padded, (b + 4) * padded, (b + 5) * padded, gates, g + b * gateWidth,
+                        g + (b + 1) * gateWidth, g + (b + 2) * gateWidth, g + (b + 3) * gateWidth, g + (b + 4) * gateWidth,
+                        g + (b + 5) * gateWidth);
+            }
             for (; b + 4 <= batch; b += 4) {
                 GateBlocks.accumulate4(w, weights, hidden, h, b * padded, (b + 1) * padded, (b + 2) * padded,
                         (b + 3) * padded, gates, g + b * gateWidth, g + (b + 1) * gateWidth, g + (b + 2) * gateWidth,
@@ -136,10 +150,7 @@ final class SimdLstmKernel extends AbstractLstmKernel {
             for (; b < batch; b++) {
                 GateBlocks.accumulate1(w, weights, hidden, h, b * padded, gates, g + b * gateWidth);
             }
-            for (b = 0; b < batch; b++) {
-                int unit = b * padded + block * LANES;
-                GateBlocks.cell(gates, g + b * gateWidth, ws.c, unit, ws.hNext, unit);
-            }
+            GateBlocks.cells(gates, g, gateWidth, batch, ws.c, ws.hNext, block * LANES, padded, ws.scratch);
         }
     }
 
@@ -180,8 +191,12 @@ final class SimdLstmKernel extends AbstractLstmKernel {
         float[] h = new float[0];
         float[] hNext = new float[0];
         float[] c = new float[0];
+        float[] scratch = new float[0];
 
-        void ensure(int inputLength, int gatesLength, int outputLength, int stateLength) {
+        void ensure(int inputLength, int gatesLength, int outputLength, int stateLength, int scratchLength) {
+            if (scratch.length < scratchLength) {
+                scratch = new float[scratchLength];
+            }
             if (input.length < inputLength) {
                 input = new float[inputLength];
             }

@@ -2,28 +2,31 @@ package io.github.lstmkernels.simd;
 
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.IntVector;
-import jdk.incubator.vector.VectorMask;
 import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
- * Vectorised exp, sigmoid and tanh built only from IEEE-exact operations (add, mul, fma, div,
- * compare, blend, integer shifts).
+ * Vectorised sigmoid and tanh over float arrays, built only from IEEE-exact operations (add, mul,
+ * fma, div, compare, blend, integer shifts).
  *
- * <p>Why not {@code lanewise(EXP)} and {@code lanewise(TANH)}: compiled code calls an intrinsic
- * library while the interpreter and C1 fall back to {@code Math.exp}, and the two differ in the
- * last bit. A kernel whose result depends on whether its caller has been JIT-compiled is not
- * deterministic, and DESIGN.md asks for bit-identical results across threads and calls. These
- * functions give the same bits in every execution mode.
+ * <p><b>Why not {@code lanewise(EXP)}/{@code lanewise(TANH)}:</b> compiled code calls an intrinsic
+ * library while the interpreter and C1 fall back to {@code Math.exp}; the two differ in the last
+ * bit, so a result would depend on whether the caller had been JIT-compiled yet. DESIGN.md asks for
+ * bit-identical results across threads and calls; these functions give the same bits in every
+ * execution mode.
  *
- * <p>Accuracy (measured over a dense grid against {@code Math.exp}/{@code Math.tanh} in double,
- * see {@code VectorMathTest}): exp within 1 ulp on [-87, 88]; sigmoid within 2.4 ulp (results
- * below the smallest normal float flush to zero); tanh within 1.3 ulp, including tiny arguments,
- * where a polynomial keeps the relative error small. The golden tolerances assume accurate
- * activations; these are.
+ * <p><b>Why arrays in, arrays out:</b> a vector passed to or returned from a method that C2 does not
+ * inline is boxed on the heap, which is slow and allocates. The exp code is long enough that C2
+ * sometimes declines to inline it; so it sits inside the loop that uses it, and only arrays and
+ * indices cross method boundaries.
+ *
+ * <p><b>Accuracy</b> (measured against {@code Math} in double by {@code VectorMathTest}): sigmoid
+ * within 2.4 ulp (results below the smallest normal float flush to zero), tanh within 1.3 ulp,
+ * including tiny arguments, where a polynomial keeps the relative error small.
  */
 final class VectorMath {
     private static final VectorSpecies<Float> SPECIES = VectorWidth.SPECIES;
+    private static final int LANES = SPECIES.length();
     private static final float LOG2E = 1.44269504088896341f;
     /** ln 2 split in two, so that n·ln2 is subtracted exactly for |n| ≤ 128. */
     private static final float LN2_HI = 0.693359375f;
@@ -33,58 +36,82 @@ final class VectorMath {
     private static final float EXP_MAX = 88.7228f;
     private static final float EXP_MIN = -87.3365f;
     /** Below this, tanh uses its odd polynomial; above, the exp form has no cancellation problem. */
-    private static final float TANH_SMALL = 0.625f;
+    static final float TANH_SMALL = 0.625f;
+    /** tanh(x) ≈ x + x·z·P(z), z = x², |x| < 0.625: P's coefficients, highest power first (Cephes' tanhf minimax). */
+    static final float TANH_P0 = -5.70498872745e-3f;
+    static final float TANH_P1 = 2.06390887954e-2f;
+    static final float TANH_P2 = -5.37397155531e-2f;
+    static final float TANH_P3 = 1.33314422036e-1f;
+    static final float TANH_P4 = -3.33332819422e-1f;
 
     private VectorMath() {
     }
 
-    /** e^x: x = n·ln2 + r with |r| ≤ ln2/2, e^r by a degree-7 polynomial (minimax coefficients of Cephes' expf), times 2^n. */
-    static FloatVector exp(FloatVector x) {
-        FloatVector clamped = x.max(EXP_MIN).min(EXP_MAX);
-        FloatVector n = clamped.mul(LOG2E).add(ROUNDER).sub(ROUNDER);
-        FloatVector r = n.fma(splat(-LN2_HI), clamped);
-        r = n.fma(splat(-LN2_LO), r);
-        FloatVector p = r.fma(1.9875691500e-4f, 1.3981999507e-3f);
-        p = p.fma(r, splat(8.3334519073e-3f));
-        p = p.fma(r, splat(4.1665795894e-2f));
-        p = p.fma(r, splat(1.6666665459e-1f));
-        p = p.fma(r, splat(5.0000001201e-1f));
-        p = p.mul(r.mul(r)).add(r).add(1f);
-        IntVector bits = ((IntVector) n.convert(VectorOperators.F2I, 0)).add(127).lanewise(VectorOperators.LSHL, 23);
-        FloatVector result = p.mul(bits.reinterpretAsFloats());
-        // Past the clamp: overflow to infinity, underflow to zero, NaN stays NaN (the clamp kept it).
-        result = result.blend(Float.POSITIVE_INFINITY, x.compare(VectorOperators.GT, EXP_MAX));
-        return result.blend(0f, x.compare(VectorOperators.LT, EXP_MIN));
+    /**
+     * {@code a[i] = σ(a[i]) = 1 / (1 + e^-a[i])} for {@code count} values from {@code from}
+     * ({@code count} a multiple of the vector length). e^x: x = n·ln2 + r with |r| ≤ ln2/2, e^r by
+     * a degree-7 polynomial (the minimax coefficients of Cephes' expf), scaled by 2^n built in the
+     * exponent bits. Saturates to exactly 0 and 1; NaN stays NaN.
+     */
+    static void sigmoidInPlace(float[] a, int from, int count) {
+        sigmoidInPlace(a, from, count, 1, count);
+    }
+
+    /** {@link #sigmoidInPlace(float[], int, int)} on {@code rows} runs of {@code count} values, {@code stride} apart. */
+    static void sigmoidInPlace(float[] a, int from, int stride, int rows, int count) {
+        FloatVector one = FloatVector.broadcast(SPECIES, 1f);
+        for (int row = 0; row < rows; row++) {
+        int first = from + row * stride;
+        for (int at = first; at < first + count; at += LANES) {
+            FloatVector x = FloatVector.fromArray(SPECIES, a, at).neg();
+            FloatVector clamped = x.max(EXP_MIN).min(EXP_MAX);
+            FloatVector n = clamped.mul(LOG2E).add(ROUNDER).sub(ROUNDER);
+            FloatVector r = n.fma(splat(-LN2_HI), clamped);
+            r = n.fma(splat(-LN2_LO), r);
+            FloatVector p = r.fma(1.9875691500e-4f, 1.3981999507e-3f);
+            p = p.fma(r, splat(8.3334519073e-3f));
+            p = p.fma(r, splat(4.1665795894e-2f));
+            p = p.fma(r, splat(1.6666665459e-1f));
+            p = p.fma(r, splat(5.0000001201e-1f));
+            p = p.mul(r.mul(r)).add(r).add(one);
+            IntVector exponent = ((IntVector) n.convert(VectorOperators.F2I, 0)).add(127).lanewise(VectorOperators.LSHL, 23);
+            // The clamp bounds e^-x to [1.2e-38, 3.4e38]: σ then rounds to 1 above and is below
+            // 3e-39 under, with no special case. NaN passes the clamp (max/min keep NaN) and stays NaN.
+            FloatVector e = p.mul(exponent.reinterpretAsFloats());
+            one.div(e.add(one)).intoArray(a, at);
+        }
+        }
+    }
+
+    /**
+     * tanh(x) from {@code s} = σ(−2|x|): for |x| ≥ 0.625, sign(x)·(1 − 2s), free of cancellation;
+     * below, x + x·z·P(z) with z = x² (the minimax coefficients of Cephes' tanhf), accurate in
+     * relative terms down to tiny x. Small enough for C2 to inline at every hot call site.
+     */
+    static FloatVector tanhFromSigmoid(FloatVector x, FloatVector s) {
+        FloatVector large = s.mul(-2f).add(1f);
+        large = large.blend(large.neg(), x.compare(VectorOperators.LT, 0f));
+        FloatVector z = x.mul(x);
+        FloatVector p = z.fma(TANH_P0, TANH_P1).fma(z, splat(TANH_P2)).fma(z, splat(TANH_P3)).fma(z, splat(TANH_P4));
+        // The blend with x keeps the sign of zero: tanh(-0) = -0, as Math.tanh gives.
+        FloatVector small = x.mul(z).fma(p, x).blend(x, x.compare(VectorOperators.EQ, 0f));
+        // NaN fails the comparison and takes the large form, which is NaN too.
+        return large.blend(small, x.abs().compare(VectorOperators.LT, TANH_SMALL));
+    }
+
+    /** {@code a[i] = tanh(a[i])}, using {@code scratch[0, count)}. */
+    static void tanhInPlace(float[] a, int from, int count, float[] scratch) {
+        for (int i = 0; i < count; i += LANES) {
+            FloatVector.fromArray(SPECIES, a, from + i).abs().mul(-2f).intoArray(scratch, i);
+        }
+        sigmoidInPlace(scratch, 0, count);
+        for (int i = 0; i < count; i += LANES) {
+            FloatVector x = FloatVector.fromArray(SPECIES, a, from + i);
+            tanhFromSigmoid(x, FloatVector.fromArray(SPECIES, scratch, i)).intoArray(a, from + i);
+        }
     }
 
     private static FloatVector splat(float v) {
         return FloatVector.broadcast(SPECIES, v);
-    }
-
-    /** σ(x) = 1 / (1 + e^-x); saturates to exactly 0 and 1. */
-    static FloatVector sigmoid(FloatVector x) {
-        FloatVector one = FloatVector.broadcast(SPECIES, 1f);
-        return one.div(exp(x.neg()).add(one));
-    }
-
-    /**
-     * tanh(x): for |x| < 0.625, x + x·z·P(z) with z = x² (minimax coefficients of Cephes' tanhf);
-     * above, sign(x)·(1 − 2 / (e^{2|x|} + 1)).
-     */
-    static FloatVector tanh(FloatVector x) {
-        FloatVector abs = x.abs();
-        FloatVector z = x.mul(x);
-        FloatVector p = z.fma(-5.70498872745e-3f, 2.06390887954e-2f);
-        p = p.fma(z, splat(-5.37397155531e-2f));
-        p = p.fma(z, splat(1.33314422036e-1f));
-        p = p.fma(z, splat(-3.33332819422e-1f));
-        // The blend keeps the sign of zero: tanh(-0) = -0, as Math.tanh gives.
-        FloatVector small = x.mul(z).fma(p, x).blend(x, x.compare(VectorOperators.EQ, 0f));
-        FloatVector large = FloatVector.broadcast(SPECIES, 1f).sub(
-                FloatVector.broadcast(SPECIES, 2f).div(exp(abs.add(abs)).add(1f)));
-        large = large.blend(large.neg(), x.compare(VectorOperators.LT, 0f));
-        VectorMask<Float> useSmall = abs.compare(VectorOperators.LT, TANH_SMALL);
-        // NaN fails both comparisons and takes the large form, which keeps it NaN.
-        return large.blend(small, useSmall);
     }
 }
