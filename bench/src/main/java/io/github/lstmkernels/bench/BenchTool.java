@@ -8,9 +8,12 @@ import java.util.List;
 /**
  * The command-line entry of the bench module.
  * <pre>
+ *   compare [options]           (the default) every backend on the DESIGN.md shapes: table, JSON, SVG chart
  *   example [--golden DIR]      the nn.LSTM(512, 128, num_layers=2, batch_first=True) twin, checked against PyTorch
  *   verify --golden DIR [--backend NAME] [--write-outputs OUT]
  *                               every golden case on one or all backends, one JSON line per (case, backend)
+ *   leakcheck [--backend onednn] [--cycles 10000] [--calls 100000]
+ *                               prepare/close cycles and calls; resident memory must stay flat
  *   jmh [JMH options]           JMH's own command line over this module's benchmarks
  * </pre>
  */
@@ -20,21 +23,29 @@ public final class BenchTool {
 
     public static void main(String[] args) throws Exception {
         List<String> rest = new ArrayList<>(Arrays.asList(args));
-        String mode = rest.isEmpty() ? "example" : rest.removeFirst();
+        try {
+            System.exit(run(rest));
+        } catch (IllegalArgumentException | io.github.lstmkernels.BackendUnavailableException e) {
+            System.err.println("error: " + e.getMessage());
+            System.exit(2);
+        }
+    }
+
+    private static int run(List<String> rest) throws Exception {
+        String mode = rest.isEmpty() ? "compare" : rest.removeFirst();
         int status = switch (mode) {
             case "example" -> PyTorchTwinExample.run(Path.of(option(rest, "--golden", "golden")), System.out) ? 0 : 1;
+            case "compare" -> Compare.run(rest, System.out);
             case "verify" -> GoldenVerify.run(rest, System.out);
+            case "leakcheck" -> LeakCheck.run(rest, System.out);
             case "jmh" -> {
                 // Plain JMH command line, e.g. "jmh LstmBenchmark -p backend=scalar -p shape=a,b -prof gc".
                 org.openjdk.jmh.Main.main(rest.toArray(String[]::new));
                 yield 0;
             }
-            default -> {
-                System.err.println("unknown mode '" + mode + "'; modes: example, verify, jmh");
-                yield 2;
-            }
+            default -> throw new IllegalArgumentException("unknown mode '" + mode + "'; modes: compare, example, verify, leakcheck, jmh");
         };
-        System.exit(status);
+        return status;
     }
 
     /** The value after {@code flag} in {@code args} (removed from it), or {@code fallback}. */

@@ -8,7 +8,6 @@ import io.github.lstmkernels.BackendStatus;
 import io.github.lstmkernels.BackendUnavailableException;
 import io.github.lstmkernels.LstmKernels;
 import io.github.lstmkernels.LstmProperties;
-import io.github.lstmkernels.spi.LstmBackend;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
@@ -59,7 +58,8 @@ class BackendSelectionTest {
 
     @Test
     void noPreferencePicksTheAvailableBackendWithTheHighestPriority() {
-        LstmBackend best = Backends.all().stream().max(Comparator.comparingInt(LstmBackend::priority)).orElseThrow();
+        BackendStatus best = LstmKernels.backends().stream().filter(BackendStatus::available)
+                .max(Comparator.comparingInt(BackendStatus::priority)).orElseThrow();
         assertEquals(best.name(), LstmKernels.select(null).name());
         assertEquals(best.name(), LstmKernels.select(" ").name());
         List<BackendStatus> listed = LstmKernels.backends();
@@ -82,18 +82,57 @@ class BackendSelectionTest {
                 unknown.output);
     }
 
+    @Test
+    void aMissingNativeLibraryMakesOnednnUnavailableAndTheDefaultFallsBack() throws Exception {
+        String missing = "/nonexistent/libdnnl.so.3";
+        Result auto = runProbe("", true, "-D" + LstmProperties.ONEDNN_LIBRARY + "=" + missing);
+        assertEquals(0, auto.exit, auto.output);
+        assertTrue(auto.output.contains("selected=simd"), auto.output);
+        assertTrue(auto.output.contains("WARNING") && auto.output.contains("'onednn' is unavailable")
+                && auto.output.contains(missing), "the fallback is logged with the path tried: " + auto.output);
+
+        Result named = runProbe("onednn", true, "-D" + LstmProperties.ONEDNN_LIBRARY + "=" + missing);
+        assertEquals(3, named.exit, named.output);
+        assertTrue(named.output.contains("backend 'onednn' is unavailable: no oneDNN library at " + missing), named.output);
+    }
+
+    @Test
+    void aBadThreadCountMakesOnednnUnavailableWithTheReason() throws Exception {
+        Result r = runProbe("onednn", true, "-D" + LstmProperties.ONEDNN_THREADS + "=zero");
+        assertEquals(3, r.exit, r.output);
+        assertTrue(r.output.contains("lstm.onednn.threads must be a positive integer, got 'zero'"), r.output);
+    }
+
+    @Test
+    void withoutTheVectorModuleSimdIsUnavailableAndSaysHowToFixIt() throws Exception {
+        Result named = runProbe("simd", false);
+        assertEquals(3, named.exit, named.output);
+        assertTrue(named.output.contains("add --add-modules jdk.incubator.vector"), named.output);
+        Result list = runProbe("simd,scalar", false);
+        assertEquals(0, list.exit, list.output);
+        assertTrue(list.output.contains("selected=scalar"), list.output);
+    }
+
     private record Result(int exit, String output) {
     }
 
-    /** Runs {@link SelectionProbe} in a fresh JVM with {@code -Dlstm.backend=value}. */
     private static Result runProbe(String value) throws IOException, InterruptedException {
+        return runProbe(value, true);
+    }
+
+    /** Runs {@link SelectionProbe} in a fresh JVM with {@code -Dlstm.backend=value} (none if empty). */
+    private static Result runProbe(String value, boolean vectorModule, String... extraFlags)
+            throws IOException, InterruptedException {
         List<String> command = new ArrayList<>();
         command.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
         command.add("--enable-native-access=ALL-UNNAMED");
-        if (ModuleLayer.boot().findModule("jdk.incubator.vector").isPresent()) {
+        if (vectorModule) {
             command.add("--add-modules=jdk.incubator.vector");
         }
-        command.add("-D" + LstmProperties.BACKEND + "=" + value);
+        command.addAll(List.of(extraFlags));
+        if (!value.isEmpty()) {
+            command.add("-D" + LstmProperties.BACKEND + "=" + value);
+        }
         command.add("-cp");
         command.add(System.getProperty("java.class.path"));
         command.add(SelectionProbe.class.getName());

@@ -1,0 +1,212 @@
+package io.github.lstmkernels.bench;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.SerializationFeature;
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.github.lstmkernels.BackendStatus;
+import io.github.lstmkernels.LstmKernels;
+import io.github.lstmkernels.LstmProperties;
+import java.io.IOException;
+import java.io.PrintStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.ZonedDateTime;
+import java.time.format.DateTimeFormatter;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.concurrent.TimeUnit;
+import java.util.stream.Collectors;
+import org.openjdk.jmh.profile.GCProfiler;
+import org.openjdk.jmh.results.Result;
+import org.openjdk.jmh.results.RunResult;
+import org.openjdk.jmh.runner.Runner;
+import org.openjdk.jmh.runner.RunnerException;
+import org.openjdk.jmh.runner.options.ChainedOptionsBuilder;
+import org.openjdk.jmh.runner.options.OptionsBuilder;
+import org.openjdk.jmh.runner.options.TimeValue;
+import org.openjdk.jmh.runner.options.VerboseMode;
+
+/**
+ * {@code compare}: every available backend × the DESIGN.md shapes × {sequence, step}, with short JMH
+ * settings (about five minutes on two cores), then a table on stdout and the same results as JSON
+ * and an SVG chart under the results folder.
+ *
+ * <pre>
+ * compare [--backends scalar,simd,onednn] [--shapes a,b,...] [--modes sequence,step]
+ *         [--onednn-threads 1|default] [--iterations 4] [--out results]
+ * </pre>
+ */
+final class Compare {
+    private static final ObjectMapper JSON = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
+
+    /** One measured (backend, shape, mode). */
+    record Row(String backend, BenchShape shape, String mode, double medianMicros, double errorMicros,
+               double bytesPerOp) {
+        double gflops() {
+            return shape.flops() / (medianMicros * 1e3);
+        }
+    }
+
+    private Compare() {
+    }
+
+    static int run(List<String> args, PrintStream out) throws IOException, RunnerException {
+        List<String> available = LstmKernels.backends().stream().filter(BackendStatus::available)
+                .map(BackendStatus::name).toList();
+        List<String> backends = list(BenchTool.option(args, "--backends", String.join(",", available)));
+        List<BenchShape> shapes = list(BenchTool.option(args, "--shapes", "a,b,c,d,e,f,g")).stream().map(BenchShape::of).toList();
+        List<String> modes = list(BenchTool.option(args, "--modes", "sequence,step"));
+        String oneDnnThreads = BenchTool.option(args, "--onednn-threads", "1");
+        int iterations = Integer.parseInt(BenchTool.option(args, "--iterations", "4"));
+        Path outDir = Path.of(BenchTool.option(args, "--out", "results"));
+        if (!args.isEmpty()) {
+            throw new IllegalArgumentException("unexpected arguments " + args);
+        }
+        for (String backend : backends) {
+            LstmKernels.backend(backend); // unknown or unavailable: a clear error now, not after minutes
+        }
+        for (String mode : modes) {
+            if (!mode.equals("sequence") && !mode.equals("step")) {
+                throw new IllegalArgumentException("unknown mode '" + mode + "'; modes are sequence, step");
+            }
+        }
+
+        List<String> jvmArgs = new ArrayList<>(List.of("--add-modules=jdk.incubator.vector",
+                "--enable-native-access=ALL-UNNAMED", "--sun-misc-unsafe-memory-access=allow", "-Xmx8g"));
+        if (!oneDnnThreads.equals("default")) {
+            jvmArgs.add("-D" + LstmProperties.ONEDNN_THREADS + "=" + oneDnnThreads);
+        }
+        System.err.println("compare: measuring the FMA peak of one core...");
+        double peak = FmaPeak.measureGflops();
+        System.err.printf(Locale.ROOT, "compare: FMA peak %.1f GFLOP/s (one thread, %d-bit vectors)%n", peak,
+                jdk.incubator.vector.FloatVector.SPECIES_PREFERRED.vectorBitSize());
+
+        List<Row> rows = new ArrayList<>();
+        int total = backends.size() * shapes.size() * modes.size();
+        int done = 0;
+        for (BenchShape shape : shapes) {
+            for (String backend : backends) {
+                for (String mode : modes) {
+                    done++;
+                    System.err.printf(Locale.ROOT, "compare: [%d/%d] %s, shape %s, %s ...%n", done, total, backend, shape, mode);
+                    rows.add(measure(backend, shape, mode, jvmArgs, iterations));
+                }
+            }
+        }
+
+        String cpu = cpuModel();
+        String when = ZonedDateTime.now().format(DateTimeFormatter.ISO_OFFSET_DATE_TIME);
+        String header = String.format(Locale.ROOT, "%s | %s | JDK %s | oneDNN threads: %s | FMA peak %.1f GFLOP/s | JMH: 1 fork, %d×0.4 s warmup, %d×0.4 s measured, median",
+                when, cpu, Runtime.version(), oneDnnThreads, peak, 3, iterations);
+        printTable(out, header, rows, peak, jvmArgs);
+        Files.createDirectories(outDir);
+        String stamp = ZonedDateTime.now().format(DateTimeFormatter.ofPattern("yyyyMMdd-HHmmss"));
+        Path json = outDir.resolve("compare-" + stamp + ".json");
+        Path svg = outDir.resolve("compare-" + stamp + ".svg");
+        writeJson(json, when, cpu, peak, oneDnnThreads, jvmArgs, iterations, rows);
+        Files.writeString(svg, Chart.svg(rows, modes.contains("sequence") ? "sequence" : modes.getFirst(), header));
+        Files.copy(json, outDir.resolve("compare-latest.json"), java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+        Files.copy(svg, outDir.resolve("compare-latest.svg"), java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+        out.println();
+        out.println("wrote " + json + " and " + svg);
+        return 0;
+    }
+
+    private static Row measure(String backend, BenchShape shape, String mode, List<String> jvmArgs, int iterations)
+            throws RunnerException {
+        ChainedOptionsBuilder options = new OptionsBuilder()
+                .include(LstmBenchmark.class.getName() + "." + mode + "$")
+                .param("backend", backend)
+                .param("shape", shape.id())
+                .forks(1)
+                .warmupIterations(3)
+                .warmupTime(TimeValue.milliseconds(400))
+                .measurementIterations(iterations)
+                .measurementTime(TimeValue.milliseconds(400))
+                .timeUnit(TimeUnit.MICROSECONDS)
+                .jvmArgs(jvmArgs.toArray(String[]::new))
+                .addProfiler(GCProfiler.class)
+                .verbosity(VerboseMode.SILENT);
+        RunResult result = new Runner(options.build()).runSingle();
+        Result<?> primary = result.getPrimaryResult();
+        double median = primary.getStatistics().getPercentile(50);
+        double error = primary.getScoreError();
+        Result<?> alloc = result.getSecondaryResults().get("gc.alloc.rate.norm");
+        return new Row(backend, shape, mode, median, Double.isNaN(error) ? 0 : error,
+                alloc == null ? Double.NaN : alloc.getScore());
+    }
+
+    private static void printTable(PrintStream out, String header, List<Row> rows, double peak, List<String> jvmArgs) {
+        out.println();
+        out.println(header);
+        out.println("JVM flags: " + String.join(" ", jvmArgs));
+        out.println();
+        out.printf(Locale.ROOT, "| %-7s | %-5s | %-8s | %12s | %8s | %7s | %11s | %8s |%n", "backend", "shape", "mode",
+                "µs/op (med)", "GFLOP/s", "% peak", "vs onednn", "B/op");
+        out.println("|---------|-------|----------|-------------:|---------:|--------:|------------:|---------:|");
+        Map<String, Row> oneDnn = new LinkedHashMap<>();
+        for (Row r : rows) {
+            if (r.backend().equals("onednn")) {
+                oneDnn.put(r.shape().id() + "/" + r.mode(), r);
+            }
+        }
+        for (Row r : rows) {
+            Row base = oneDnn.get(r.shape().id() + "/" + r.mode());
+            String ratio = base == null ? "n/a" : String.format(Locale.ROOT, "%.2f", r.medianMicros() / base.medianMicros());
+            out.printf(Locale.ROOT, "| %-7s | %-5s | %-8s | %12.1f | %8.1f | %6.0f%% | %11s | %8.0f |%n", r.backend(),
+                    r.shape().id(), r.mode(), r.medianMicros(), r.gflops(), 100 * r.gflops() / peak, ratio, r.bytesPerOp());
+        }
+        out.println("(vs onednn: time ratio to the onednn backend in this run, below 1 is faster; B/op: JMH -prof gc)");
+    }
+
+    private static void writeJson(Path file, String when, String cpu, double peak, String threads, List<String> jvmArgs,
+                                  int iterations, List<Row> rows) throws IOException {
+        ObjectNode root = JSON.createObjectNode();
+        root.put("date", when);
+        root.put("cpu", cpu);
+        root.put("jdk", Runtime.version().toString());
+        root.put("jvm_flags", String.join(" ", jvmArgs));
+        root.put("onednn_threads", threads);
+        root.put("fma_peak_gflops", peak);
+        root.put("jmh", "1 fork, 3 x 0.4 s warmup, " + iterations + " x 0.4 s measurement, average time, median reported");
+        ArrayNode results = root.putArray("results");
+        for (Row r : rows) {
+            ObjectNode o = results.addObject();
+            o.put("backend", r.backend());
+            o.put("shape", r.shape().id());
+            o.put("batch", r.shape().batch);
+            o.put("seq_len", r.shape().seqLen);
+            o.put("input_size", r.shape().inputSize);
+            o.put("hidden_size", r.shape().hiddenSize);
+            o.put("layers", r.shape().layers);
+            o.put("mode", r.mode());
+            o.put("us_per_op_median", r.medianMicros());
+            o.put("us_per_op_error", r.errorMicros());
+            o.put("gflops", r.gflops());
+            o.put("share_of_peak", r.gflops() / peak);
+            o.put("bytes_per_op", r.bytesPerOp());
+            rows.stream().filter(b -> b.backend().equals("onednn") && b.shape() == r.shape() && b.mode().equals(r.mode()))
+                    .findFirst().ifPresent(b -> o.put("time_ratio_to_onednn", r.medianMicros() / b.medianMicros()));
+        }
+        JSON.writeValue(file.toFile(), root);
+    }
+
+    static String cpuModel() {
+        try {
+            return Files.readAllLines(Path.of("/proc/cpuinfo")).stream().filter(l -> l.startsWith("model name"))
+                    .map(l -> l.substring(l.indexOf(':') + 1).trim()).findFirst().orElse("unknown CPU")
+                    + ", " + Runtime.getRuntime().availableProcessors() + " cores";
+        } catch (IOException e) {
+            return System.getProperty("os.arch") + ", " + Runtime.getRuntime().availableProcessors() + " cores";
+        }
+    }
+
+    private static List<String> list(String csv) {
+        return Arrays.stream(csv.split(",")).map(String::trim).filter(s -> !s.isEmpty()).collect(Collectors.toList());
+    }
+}

@@ -1,0 +1,124 @@
+package io.github.lstmkernels.bench;
+
+import io.github.lstmkernels.LstmConfig;
+import io.github.lstmkernels.LstmKernel;
+import io.github.lstmkernels.LstmKernels;
+import io.github.lstmkernels.LstmWeights;
+import io.github.lstmkernels.spi.LstmBackend;
+import java.io.IOException;
+import java.io.PrintStream;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Locale;
+
+/**
+ * {@code leakcheck [--backend onednn] [--cycles 10000] [--calls 100000] [--max-growth-mb 16]}:
+ * prepare/call/close cycles, then many calls on one kernel with batch sizes that overflow its
+ * plan cache, sampling the process's resident memory (VmRSS). After a warm-up, resident memory
+ * must stay flat. Run it with a fixed heap ({@code -Xms = -Xmx}, pre-touched) so that only native
+ * memory can move RSS.
+ */
+final class LeakCheck {
+    private LeakCheck() {
+    }
+
+    static int run(List<String> args, PrintStream out) throws IOException {
+        String backendName = BenchTool.option(args, "--backend", "onednn");
+        int cycles = Integer.parseInt(BenchTool.option(args, "--cycles", "10000"));
+        int calls = Integer.parseInt(BenchTool.option(args, "--calls", "100000"));
+        double maxGrowthMb = Double.parseDouble(BenchTool.option(args, "--max-growth-mb", "16"));
+        if (!args.isEmpty()) {
+            throw new IllegalArgumentException("unexpected arguments " + args);
+        }
+        LstmBackend backend = LstmKernels.backend(backendName);
+        LstmConfig config = LstmConfig.builder(48, 32).numLayers(2).build();
+        LstmWeights weights = LstmWeights.random(config, 9);
+        int maxBatch = 10; // more shapes than a onednn kernel caches (8): evictions happen
+        int seqLen = 4;
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment x = arena.allocate(ValueLayout.JAVA_FLOAT, (long) seqLen * maxBatch * 48);
+            MemorySegment y = arena.allocate(ValueLayout.JAVA_FLOAT, (long) seqLen * maxBatch * 32);
+            MemorySegment h = arena.allocate(ValueLayout.JAVA_FLOAT, 2L * maxBatch * 32);
+            MemorySegment c = arena.allocate(ValueLayout.JAVA_FLOAT, 2L * maxBatch * 32);
+            float[] xs = new float[seqLen * maxBatch * 48];
+            float[] ys = new float[seqLen * maxBatch * 32];
+            float[] hs = new float[2 * maxBatch * 32];
+            float[] cs = new float[2 * maxBatch * 32];
+
+            Runnable cycle = () -> {
+                try (LstmKernel kernel = backend.prepare(config, weights)) {
+                    call(kernel, 3, x, y, h, c, seqLen);
+                }
+            };
+            // Warm-up: JIT, oneDNN's own primitive cache and kernels, allocator pools.
+            for (int i = 0; i < Math.min(500, cycles); i++) {
+                cycle.run();
+            }
+            try (LstmKernel kernel = backend.prepare(config, weights)) {
+                for (int i = 0; i < Math.min(5000, calls); i++) {
+                    callMixed(kernel, i, maxBatch, seqLen, x, y, h, c, xs, ys, hs, cs);
+                }
+            }
+            long start = rssKb();
+            out.printf(Locale.ROOT, "leakcheck %s: after warm-up RSS %.1f MB%n", backend.name(), start / 1024.0);
+            for (int i = 1; i <= cycles; i++) {
+                cycle.run();
+                if (i % Math.max(1, cycles / 5) == 0) {
+                    out.printf(Locale.ROOT, "  %6d prepare/call/close cycles: RSS %.1f MB%n", i, rssKb() / 1024.0);
+                }
+            }
+            try (LstmKernel kernel = backend.prepare(config, weights)) {
+                for (int i = 1; i <= calls; i++) {
+                    callMixed(kernel, i, maxBatch, seqLen, x, y, h, c, xs, ys, hs, cs);
+                    if (i % Math.max(1, calls / 5) == 0) {
+                        out.printf(Locale.ROOT, "  %6d calls (batch 1..%d, heap and off-heap): RSS %.1f MB%n", i, maxBatch,
+                                rssKb() / 1024.0);
+                    }
+                }
+            }
+            long end = rssKb();
+            double growth = (end - start) / 1024.0;
+            boolean flat = growth <= maxGrowthMb;
+            out.printf(Locale.ROOT, "leakcheck %s: %d cycles, %d calls: RSS %.1f -> %.1f MB (%+.1f MB): %s (bound %.0f MB)%n",
+                    backend.name(), cycles, calls, start / 1024.0, end / 1024.0, growth, flat ? "flat" : "GROWS", maxGrowthMb);
+            return flat ? 0 : 1;
+        }
+    }
+
+    private static void call(LstmKernel kernel, int batch, MemorySegment x, MemorySegment y, MemorySegment h,
+                             MemorySegment c, int seqLen) {
+        kernel.sequence(seqLen, batch, x.asSlice(0, 4L * seqLen * batch * 48), y.asSlice(0, 4L * seqLen * batch * 32),
+                h.asSlice(0, 4L * 2 * batch * 32), c.asSlice(0, 4L * 2 * batch * 32));
+    }
+
+    private static void callMixed(LstmKernel kernel, int i, int maxBatch, int seqLen, MemorySegment x, MemorySegment y,
+                                  MemorySegment h, MemorySegment c, float[] xs, float[] ys, float[] hs, float[] cs) {
+        int batch = 1 + i % maxBatch;
+        if (i % 2 == 0) {
+            call(kernel, batch, x, y, h, c, seqLen);
+        } else {
+            kernel.sequence(seqLen, batch, MemorySegment.ofArray(xs).asSlice(0, 4L * seqLen * batch * 48),
+                    MemorySegment.ofArray(ys).asSlice(0, 4L * seqLen * batch * 32),
+                    MemorySegment.ofArray(hs).asSlice(0, 4L * 2 * batch * 32),
+                    MemorySegment.ofArray(cs).asSlice(0, 4L * 2 * batch * 32));
+        }
+    }
+
+    /** Resident set size of this process, from /proc/self/status. */
+    static long rssKb() {
+        try {
+            for (String line : Files.readAllLines(Path.of("/proc/self/status"))) {
+                if (line.startsWith("VmRSS:")) {
+                    return Long.parseLong(line.replaceAll("[^0-9]", ""));
+                }
+            }
+        } catch (IOException e) {
+            throw new IllegalStateException("cannot read /proc/self/status", e);
+        }
+        throw new IllegalStateException("no VmRSS in /proc/self/status");
+    }
+}
