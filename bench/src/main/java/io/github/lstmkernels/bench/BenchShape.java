@@ -58,12 +58,17 @@ public enum BenchShape {
         return total;
     }
 
-    /** Bytes of float32 weights one sequence reads at least once. */
-    public double weightBytes() {
+    /**
+     * Bytes of float32 weights streamed per call at batch 1, where weights are the memory traffic:
+     * {@code sequence} reads W_ih once and W_hh every step; {@code step} reads both every step.
+     */
+    public double weightTraffic(String mode) {
         double total = 0;
         for (int l = 0; l < layers; l++) {
             int in = l == 0 ? inputSize : hiddenSize;
-            total += 4.0 * 4 * hiddenSize * (in + hiddenSize);
+            double inputWeights = 4.0 * 4 * hiddenSize * in;
+            double recurrentWeights = 4.0 * 4 * hiddenSize * hiddenSize;
+            total += mode.equals("step") ? (inputWeights + recurrentWeights) * seqLen : inputWeights + recurrentWeights * seqLen;
         }
         return total;
     }

@@ -15,10 +15,8 @@ import java.time.ZonedDateTime;
 import java.time.format.DateTimeFormatter;
 import java.util.ArrayList;
 import java.util.Arrays;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
-import java.util.Map;
 import java.util.concurrent.TimeUnit;
 import java.util.stream.Collectors;
 import org.openjdk.jmh.profile.GCProfiler;
@@ -43,12 +41,19 @@ import org.openjdk.jmh.runner.options.VerboseMode;
  */
 final class Compare {
     private static final ObjectMapper JSON = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
+    /** Vector API code runs boxed until C2 has compiled it; on two busy cores that takes a second or two. */
+    private static final int WARMUP_ITERATIONS = 6;
 
     /** One measured (backend, shape, mode). */
     record Row(String backend, BenchShape shape, String mode, double medianMicros, double errorMicros,
                double bytesPerOp) {
         double gflops() {
             return shape.flops() / (medianMicros * 1e3);
+        }
+
+        /** Weight bytes streamed per second (the limit at batch 1). */
+        double weightGBps() {
+            return shape.weightTraffic(mode) / (medianMicros * 1e3);
         }
     }
 
@@ -102,7 +107,7 @@ final class Compare {
         String cpu = cpuModel();
         String when = ZonedDateTime.now().format(DateTimeFormatter.ISO_OFFSET_DATE_TIME);
         String header = String.format(Locale.ROOT, "%s | %s | JDK %s | oneDNN threads: %s | FMA peak %.1f GFLOP/s | JMH: 1 fork, %d×0.4 s warmup, %d×0.4 s measured, median",
-                when, cpu, Runtime.version(), oneDnnThreads, peak, 3, iterations);
+                when, cpu, Runtime.version(), oneDnnThreads, peak, WARMUP_ITERATIONS, iterations);
         printTable(out, header, rows, peak, jvmArgs);
         Files.createDirectories(outDir);
         String stamp = ZonedDateTime.now().format(DateTimeFormatter.ofPattern("yyyyMMdd-HHmmss"));
@@ -124,7 +129,7 @@ final class Compare {
                 .param("backend", backend)
                 .param("shape", shape.id())
                 .forks(1)
-                .warmupIterations(3)
+                .warmupIterations(WARMUP_ITERATIONS)
                 .warmupTime(TimeValue.milliseconds(400))
                 .measurementIterations(iterations)
                 .measurementTime(TimeValue.milliseconds(400))
@@ -146,22 +151,21 @@ final class Compare {
         out.println(header);
         out.println("JVM flags: " + String.join(" ", jvmArgs));
         out.println();
-        out.printf(Locale.ROOT, "| %-7s | %-5s | %-8s | %12s | %8s | %7s | %11s | %8s |%n", "backend", "shape", "mode",
-                "µs/op (med)", "GFLOP/s", "% peak", "vs onednn", "B/op");
-        out.println("|---------|-------|----------|-------------:|---------:|--------:|------------:|---------:|");
-        Map<String, Row> oneDnn = new LinkedHashMap<>();
+        out.printf(Locale.ROOT, "| %-7s | %-5s | %-8s | %12s | %8s | %7s | %10s | %9s | %9s | %8s |%n", "backend", "shape", "mode",
+                "µs/op (med)", "GFLOP/s", "% peak", "weights GB/s", "vs onednn", "vs scalar", "B/op");
+        out.println("|---------|-------|----------|-------------:|---------:|--------:|-----------:|----------:|----------:|---------:|");
         for (Row r : rows) {
-            if (r.backend().equals("onednn")) {
-                oneDnn.put(r.shape().id() + "/" + r.mode(), r);
-            }
+            out.printf(Locale.ROOT, "| %-7s | %-5s | %-8s | %12.1f | %8.1f | %6.0f%% | %10.1f | %9s | %9s | %8.0f |%n", r.backend(),
+                    r.shape().id(), r.mode(), r.medianMicros(), r.gflops(), 100 * r.gflops() / peak, r.weightGBps(),
+                    ratio(rows, r, "onednn"), ratio(rows, r, "scalar"), r.bytesPerOp());
         }
-        for (Row r : rows) {
-            Row base = oneDnn.get(r.shape().id() + "/" + r.mode());
-            String ratio = base == null ? "n/a" : String.format(Locale.ROOT, "%.2f", r.medianMicros() / base.medianMicros());
-            out.printf(Locale.ROOT, "| %-7s | %-5s | %-8s | %12.1f | %8.1f | %6.0f%% | %11s | %8.0f |%n", r.backend(),
-                    r.shape().id(), r.mode(), r.medianMicros(), r.gflops(), 100 * r.gflops() / peak, ratio, r.bytesPerOp());
-        }
-        out.println("(vs onednn: time ratio to the onednn backend in this run, below 1 is faster; B/op: JMH -prof gc)");
+        out.println("(vs X: time ratio to backend X in this run, below 1 is faster; weights GB/s: weight bytes streamed per"
+                + " second at batch 1 (W_hh every step); B/op: JMH -prof gc)");
+    }
+
+    private static String ratio(List<Row> rows, Row r, String baseline) {
+        return rows.stream().filter(b -> b.backend().equals(baseline) && b.shape() == r.shape() && b.mode().equals(r.mode()))
+                .findFirst().map(b -> String.format(Locale.ROOT, "%.2f", r.medianMicros() / b.medianMicros())).orElse("n/a");
     }
 
     private static void writeJson(Path file, String when, String cpu, double peak, String threads, List<String> jvmArgs,
@@ -173,7 +177,7 @@ final class Compare {
         root.put("jvm_flags", String.join(" ", jvmArgs));
         root.put("onednn_threads", threads);
         root.put("fma_peak_gflops", peak);
-        root.put("jmh", "1 fork, 3 x 0.4 s warmup, " + iterations + " x 0.4 s measurement, average time, median reported");
+        root.put("jmh", "1 fork, " + WARMUP_ITERATIONS + " x 0.4 s warmup, " + iterations + " x 0.4 s measurement, average time, median reported");
         ArrayNode results = root.putArray("results");
         for (Row r : rows) {
             ObjectNode o = results.addObject();
@@ -190,6 +194,7 @@ final class Compare {
             o.put("gflops", r.gflops());
             o.put("share_of_peak", r.gflops() / peak);
             o.put("bytes_per_op", r.bytesPerOp());
+            o.put("weights_gb_per_s", r.weightGBps());
             rows.stream().filter(b -> b.backend().equals("onednn") && b.shape() == r.shape() && b.mode().equals(r.mode()))
                     .findFirst().ifPresent(b -> o.put("time_ratio_to_onednn", r.medianMicros() / b.medianMicros()));
         }
