@@ -60,7 +60,7 @@ final class SimdLstmKernel extends AbstractLstmKernel {
                                    MemorySegment c) {
         int rows = seqLen * batch;
         Workspace ws = workspaces.get();
-        ws.ensure(rows * config.inputSize(), rows * gateWidth, rows * hidden, batch * padded, 3 * batch * LANES);
+        ws.ensure(rows * config.inputSize(), rows * gateWidth, rows * hidden, batch * padded, 3 * Math.max(batch * LANES, padded));
         MemorySegment.copy(x, ValueLayout.JAVA_FLOAT, 0, ws.input, 0, rows * config.inputSize());
 
         boolean batchFirst = config.batchFirst();
@@ -132,6 +132,15 @@ final class SimdLstmKernel extends AbstractLstmKernel {
         float[] gates = ws.gates;
         float[] h = ws.h;
         int first = t * batch * gateWidth;
+        if (batch == 1) {
+            // Batch 1 streams W_hh once per step: keep the stream going block after block, then
+            // update every block's cell in one pass (a lone row's blocks are laid out like rows).
+            for (int block = 0; block < blocks; block++) {
+                GateBlocks.accumulate1(w, block * hidden * STRIDE, hidden, h, 0, gates, first + block * STRIDE);
+            }
+            GateBlocks.cells(gates, first, STRIDE, blocks, ws.c, ws.hNext, 0, LANES, ws.scratch);
+            return;
+        }
         for (int block = 0; block < blocks; block++) {
             int weights = block * hidden * STRIDE;
             int g = first + block * STRIDE;
