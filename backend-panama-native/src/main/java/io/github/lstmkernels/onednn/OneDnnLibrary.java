@@ -75,8 +75,10 @@ final class OneDnnLibrary {
                 case 8 -> "threadpool";
                 default -> "runtime " + v[3];
             };
-            return new Loaded(dnnl, engine, "oneDNN " + v[0] + "." + v[1] + "." + v[2] + " (" + runtime + ") from "
-                    + library, null);
+            String description = "oneDNN " + v[0] + "." + v[1] + "." + v[2] + " (" + runtime + ") from " + library;
+            System.getLogger(OneDnnLibrary.class.getName()).log(System.Logger.Level.INFO, "lstm-kernels onednn: loaded {0}",
+                    description);
+            return new Loaded(dnnl, engine, description, null);
         } catch (IllegalArgumentException | UnsatisfiedLinkError | IllegalStateException | DnnlException e) {
             return failed("could not load " + library.toAbsolutePath() + ": " + e.getMessage());
         } catch (IllegalCallerException e) {
