@@ -105,7 +105,7 @@ final class SimdLstmKernel extends AbstractLstmKernel {
             int weights = block * inSize * STRIDE;
             int g = block * STRIDE;
             int r = 0;
-            for (; r + 6 <= rows; r += 6) {
+            for (int end = 6 * sixRowTiles(rows); r < end; r += 6) {
                 GateBlocks.accumulate6(w, weights, inSize, in,
                         inputRow(r, seqLen, batch, inSize, inBatchFirst), inputRow(r + 1, seqLen, batch, inSize, inBatchFirst),
                         inputRow(r + 2, seqLen, batch, inSize, inBatchFirst), inputRow(r + 3, seqLen, batch, inSize, inBatchFirst),
@@ -145,7 +145,7 @@ final class SimdLstmKernel extends AbstractLstmKernel {
             int weights = block * hidden * STRIDE;
             int g = first + block * STRIDE;
             int b = 0;
-            for (; b + 6 <= batch; b += 6) {
+            for (int end = 6 * sixRowTiles(batch); b < end; b += 6) {
                 GateBlocks.accumulate6(w, weights, hidden, h, b * padded, (b + 1) * padded, (b + 2) * padded,
                         (b + 3) * padded, (b + 4) * padded, (b + 5) * padded, gates, g + b * gateWidth,
                         g + (b + 1) * gateWidth, g + (b + 2) * gateWidth, g + (b + 3) * gateWidth, g + (b + 4) * gateWidth,
@@ -161,6 +161,17 @@ final class SimdLstmKernel extends AbstractLstmKernel {
             }
             GateBlocks.cells(gates, g, gateWidth, batch, ws.c, ws.hNext, block * LANES, padded, ws.scratch);
         }
+    }
+
+    /**
+     * How many 6-row tiles to use for {@code rows} rows; 4-row tiles and then single rows take the
+     * rest. Leaving 2 or 3 rows for single-row passes would stream the block's weights 2–3 more
+     * times, so one 6-row tile fewer turns 8 into 4 + 4 and 9 into 4 + 4 + 1.
+     */
+    static int sixRowTiles(int rows) {
+        int tiles = rows / 6;
+        int rest = rows % 6;
+        return (rest == 2 || rest == 3) && tiles > 0 ? tiles - 1 : tiles;
     }
 
     /** Layer {@code layer}'s rows of an [L, B, H] state into a padded [B, padded] buffer. */
