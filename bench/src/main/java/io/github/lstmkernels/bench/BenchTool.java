@@ -9,6 +9,7 @@ import java.util.List;
  * The command-line entry of the bench module.
  * <pre>
  *   compare [options]           (the default) every backend on the DESIGN.md shapes: table, JSON, SVG chart
+ *   chart [--from JSON] [--to SVG]   re-draws the chart of an earlier compare run
  *   example [--golden DIR]      the nn.LSTM(512, 128, num_layers=2, batch_first=True) twin, checked against PyTorch
  *   verify --golden DIR [--backend NAME] [--write-outputs OUT]
  *                               every golden case on one or all backends, one JSON line per (case, backend)
@@ -36,6 +37,7 @@ public final class BenchTool {
         int status = switch (mode) {
             case "example" -> PyTorchTwinExample.run(Path.of(option(rest, "--golden", "golden")), System.out) ? 0 : 1;
             case "compare" -> Compare.run(rest, System.out);
+            case "chart" -> Compare.chart(rest, System.out);
             case "verify" -> GoldenVerify.run(rest, System.out);
             case "leakcheck" -> LeakCheck.run(rest, System.out);
             case "jmh" -> {
@@ -43,7 +45,7 @@ public final class BenchTool {
                 org.openjdk.jmh.Main.main(rest.toArray(String[]::new));
                 yield 0;
             }
-            default -> throw new IllegalArgumentException("unknown mode '" + mode + "'; modes: compare, example, verify, leakcheck, jmh");
+            default -> throw new IllegalArgumentException("unknown mode '" + mode + "'; modes: compare, chart, example, verify, leakcheck, jmh");
         };
         return status;
     }

@@ -11,10 +11,11 @@ final class Chart {
     private Chart() {
     }
 
-    static String svg(List<Compare.Row> rows, String mode, String subtitle) {
+    /** The chart of {@code mode}'s rows, with a dashed line at the measured single-core FMA peak. */
+    static String svg(List<Compare.Row> rows, String mode, String subtitle, double peak) {
         List<String> backends = new ArrayList<>();
         List<BenchShape> shapes = new ArrayList<>();
-        double max = 1;
+        double max = peak;
         for (Compare.Row r : rows) {
             if (!r.mode().equals(mode)) {
                 continue;
@@ -31,14 +32,22 @@ final class Chart {
         int height = 480;
         int left = 60;
         int bottom = 400;
-        int top = 70;
+        int top = 80;
         double groupWidth = (width - left - 20.0) / Math.max(1, shapes.size());
         double barWidth = groupWidth * 0.8 / Math.max(1, backends.size());
         StringBuilder s = new StringBuilder();
         s.append(String.format(Locale.ROOT, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" font-family=\"sans-serif\" font-size=\"12\">%n", width, height));
         s.append("<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n");
         s.append(String.format(Locale.ROOT, "<text x=\"%d\" y=\"24\" font-size=\"16\">lstm-kernels: GFLOP/s per shape (%s, higher is better)</text>%n", left, mode));
-        s.append(String.format(Locale.ROOT, "<text x=\"%d\" y=\"44\" font-size=\"10\" fill=\"#555\">%s</text>%n", left, escape(subtitle)));
+        // The subtitle is long: split it after its third field.
+        String[] parts = subtitle.split(" \\| ");
+        String first = String.join(" | ", java.util.Arrays.copyOf(parts, Math.min(3, parts.length)));
+        String second = parts.length > 3 ? String.join(" | ", java.util.Arrays.copyOfRange(parts, 3, parts.length)) : "";
+        s.append(String.format(Locale.ROOT, "<text x=\"%d\" y=\"42\" font-size=\"10\" fill=\"#555\">%s</text>%n", left, escape(first)));
+        s.append(String.format(Locale.ROOT, "<text x=\"%d\" y=\"55\" font-size=\"10\" fill=\"#555\">%s</text>%n", left, escape(second)));
+        double peakY = bottom - (bottom - top) * peak / max;
+        s.append(String.format(Locale.ROOT, "<line x1=\"%d\" x2=\"%d\" y1=\"%.1f\" y2=\"%.1f\" stroke=\"#c00\" stroke-dasharray=\"6,4\"/>%n", left, width - 20, peakY, peakY));
+        s.append(String.format(Locale.ROOT, "<text x=\"%d\" y=\"%.1f\" text-anchor=\"end\" fill=\"#c00\" font-size=\"10\">FMA peak, one core: %.0f</text>%n", width - 22, peakY - 4, peak));
         for (int i = 0; i <= 4; i++) {
             double v = max * i / 4;
             double y = bottom - (bottom - top) * i / 4.0;

@@ -114,7 +114,7 @@ final class Compare {
         Path json = outDir.resolve("compare-" + stamp + ".json");
         Path svg = outDir.resolve("compare-" + stamp + ".svg");
         writeJson(json, when, cpu, peak, oneDnnThreads, jvmArgs, iterations, rows);
-        Files.writeString(svg, Chart.svg(rows, modes.contains("sequence") ? "sequence" : modes.getFirst(), header));
+        Files.writeString(svg, Chart.svg(rows, modes.contains("sequence") ? "sequence" : modes.getFirst(), header, peak));
         Files.copy(json, outDir.resolve("compare-latest.json"), java.nio.file.StandardCopyOption.REPLACE_EXISTING);
         Files.copy(svg, outDir.resolve("compare-latest.svg"), java.nio.file.StandardCopyOption.REPLACE_EXISTING);
         out.println();
@@ -209,6 +209,23 @@ final class Compare {
         } catch (IOException e) {
             return System.getProperty("os.arch") + ", " + Runtime.getRuntime().availableProcessors() + " cores";
         }
+    }
+
+    /** Re-draws the chart of a results JSON written by an earlier run (no measurement). */
+    static int chart(List<String> args, PrintStream out) throws IOException {
+        Path json = Path.of(BenchTool.option(args, "--from", "results/compare-latest.json"));
+        Path svg = Path.of(BenchTool.option(args, "--to", json.toString().replaceAll("\\.json$", "") + ".svg"));
+        var root = JSON.readTree(json.toFile());
+        List<Row> rows = new ArrayList<>();
+        for (var r : root.path("results")) {
+            rows.add(new Row(r.path("backend").asText(), BenchShape.of(r.path("shape").asText()), r.path("mode").asText(),
+                    r.path("us_per_op_median").asDouble(), r.path("us_per_op_error").asDouble(), r.path("bytes_per_op").asDouble()));
+        }
+        String header = root.path("date").asText() + " | " + root.path("cpu").asText() + " | JDK " + root.path("jdk").asText()
+                + " | oneDNN threads: " + root.path("onednn_threads").asText() + " | JMH: " + root.path("jmh").asText();
+        Files.writeString(svg, Chart.svg(rows, "sequence", header, root.path("fma_peak_gflops").asDouble()));
+        out.println("wrote " + svg);
+        return 0;
     }
 
     private static List<String> list(String csv) {
