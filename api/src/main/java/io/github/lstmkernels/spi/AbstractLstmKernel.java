@@ -80,11 +80,6 @@ public abstract class AbstractLstmKernel implements LstmKernel {
         release();
     }
 
-    /** True once {@link #close()} has begun. */
-    protected final boolean isClosed() {
-        return closed;
-    }
-
     /**
      * One step with checked arguments ({@code x [B, I]}, {@code y [B, H]}). The default runs a
      * one-step sequence, which has the same memory layout.

@@ -115,7 +115,7 @@ final class OneDnnLstmKernel extends AbstractLstmKernel {
 
     private ThreadResources threadResources() {
         ThreadResources resources = threadResources.get();
-        if (resources == null || resources.isClosed()) {
+        if (resources == null) {
             resources = newThreadResources();
             threadResources.set(resources);
             allThreadResources.add(resources);

@@ -137,14 +137,6 @@ final class ShapePlan {
         return this.seqLen == seqLen && this.batch == batch;
     }
 
-    int seqLen() {
-        return seqLen;
-    }
-
-    int batch() {
-        return batch;
-    }
-
     long primitive(int layer) {
         return primitives[layer];
     }

@@ -14,7 +14,6 @@ final class ThreadResources {
     private final MemorySegment engine;
     private final int layers;
     final long stream;
-    private volatile boolean closed;
 
     private Arena stagingArena;
     MemorySegment x;
@@ -40,10 +39,6 @@ final class ThreadResources {
             dnnl.setNumThreads(threads);
         }
         this.stream = dnnl.streamCreate(engine);
-    }
-
-    boolean isClosed() {
-        return closed;
     }
 
     /** Grows the staging buffers to fit a call; steady-state calls allocate nothing. */
@@ -98,8 +93,8 @@ final class ThreadResources {
         return memories[slot];
     }
 
+    /** Called by the kernel's release, after every call in flight has returned. */
     void close() {
-        closed = true;
         for (int i = 0; i < memories.length; i++) {
             if (memories[i] != null) {
                 memories[i].destroy();

@@ -99,7 +99,11 @@ final class GateBlocks {
         a3o.intoArray(gates, g3 + 3 * LANES);
     }
 
-    /** {@link #accumulate4} with a 6-row tile: 24 accumulators, for CPUs with 32 vector registers. */
+    /**
+     * {@link #accumulate4} with a 6-row tile: 24 accumulators, for CPUs with 32 vector registers.
+     * The same loop at another tile height, written out again on purpose: accumulators must be
+     * local variables for C2 to keep them in registers, so the tile height cannot be a parameter.
+     */
     static void accumulate6(float[] w, int weights, int columns, float[] in, int in0, int in1, int in2, int in3, int in4, int in5,
                             float[] gates, int g0, int g1, int g2, int g3, int g4, int g5) {
         FloatVector a0i = FloatVector.fromArray(SPECIES, gates, g0);

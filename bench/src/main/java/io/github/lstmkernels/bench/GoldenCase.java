@@ -67,10 +67,6 @@ public final class GoldenCase {
         return json.path("name").asText(dir.getFileName().toString());
     }
 
-    public Path dir() {
-        return dir;
-    }
-
     /** {@code "sequence"}, {@code "step"} or {@code "backward"}. */
     public String mode() {
         return json.path("mode").asText();
@@ -119,10 +115,6 @@ public final class GoldenCase {
             features.add(Feature.BACKWARD);
         }
         return features;
-    }
-
-    public boolean has(String tensor) {
-        return tensors.containsKey(tensor);
     }
 
     /** The parameters (role {@code param}) under their PyTorch names. */
