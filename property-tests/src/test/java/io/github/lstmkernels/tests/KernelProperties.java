@@ -86,11 +86,16 @@ class KernelProperties {
     }
 
     static void assertClose(String what, LstmCase c, Outputs got, ReferenceLstm.Result want) {
-        double tol = c.tolerance();
+        assertClose(what, c, got, want, c.tolerance());
+    }
+
+    /** Asserts y, h and c within {@code tol}; returns the worst error as a multiple of it. */
+    static double assertClose(String what, LstmCase c, Outputs got, ReferenceLstm.Result want, double tol) {
         double ratio = Math.max(worst(got.y(), want.output(), tol), Math.max(worst(got.h(), want.h(), tol),
                 worst(got.c(), want.c(), tol)));
         assertTrue(ratio <= 1, what + ": error " + ratio + "× the tolerance " + tol + " for " + c
                 + " (replay with -Dlstm.test.seed=" + SEED + ")");
+        return ratio;
     }
 
     private static ReferenceLstm.Result toDouble(Outputs o) {
@@ -111,10 +116,8 @@ class KernelProperties {
             ReferenceLstm.Result want = ReferenceLstm.run(c.config(), c.weights(), c.seqLen(), c.batch(), c.x(), c.h0(), c.c0());
             for (LstmBackend backend : backends) {
                 try (LstmKernel kernel = backend.prepare(c.config(), c.weights())) {
-                    Outputs got = run(kernel, c);
-                    assertClose(backend.name() + " vs float64 reference", c, got, want);
-                    double ratio = Math.max(worst(got.y(), want.output(), c.tolerance()), worst(got.c(), want.c(), c.tolerance()));
-                    WORST_SEEN.accumulate(ratio);
+                    WORST_SEEN.accumulate(assertClose(backend.name() + " vs float64 reference", c, run(kernel, c), want,
+                            c.tolerance()));
                 }
             }
         });
@@ -132,12 +135,8 @@ class KernelProperties {
             for (int a = 0; a < results.size(); a++) {
                 for (int b = a + 1; b < results.size(); b++) {
                     // Each is within tol of the exact result, so within 2·tol of each other.
-                    LstmCase doubled = c;
-                    double ratio = Math.max(worst(results.get(a).y(), doubles(results.get(b).y()), 2 * c.tolerance()),
-                            Math.max(worst(results.get(a).h(), doubles(results.get(b).h()), 2 * c.tolerance()),
-                                    worst(results.get(a).c(), doubles(results.get(b).c()), 2 * c.tolerance())));
-                    assertTrue(ratio <= 1, backends.get(a).name() + " vs " + backends.get(b).name() + ": " + ratio
-                            + "× twice the tolerance, for " + doubled);
+                    assertClose(backends.get(a).name() + " vs " + backends.get(b).name(), c, results.get(a),
+                            toDouble(results.get(b)), 2 * c.tolerance());
                 }
             }
         });

@@ -14,7 +14,6 @@ import io.github.lstmkernels.UnsupportedFeatureException;
 import io.github.lstmkernels.spi.LstmBackend;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
-import java.lang.foreign.ValueLayout;
 import java.util.HashMap;
 import java.util.Map;
 import org.junit.jupiter.api.function.Executable;
@@ -227,9 +226,5 @@ class ValidationTest {
                 assertTrue(Float.isNaN(v) || Math.abs(v) <= 1, "h stays in [-1, 1] or is NaN: " + v);
             }
         }
-    }
-
-    static float[] read(MemorySegment s) {
-        return s.toArray(ValueLayout.JAVA_FLOAT);
     }
 }
