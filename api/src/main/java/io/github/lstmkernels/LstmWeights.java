@@ -126,22 +126,47 @@ public final class LstmWeights {
 
     /** {@code weight_ih_l{layer}} (forward direction), {@code [G·H, I_layer]}. */
     public MemorySegment weightIh(int layer) {
-        return tensor("weight_ih" + suffix(layer, 0));
+        return weightIh(layer, 0);
     }
 
     /** {@code weight_hh_l{layer}} (forward direction), {@code [G·H, Hout]}. */
     public MemorySegment weightHh(int layer) {
-        return tensor("weight_hh" + suffix(layer, 0));
+        return weightHh(layer, 0);
     }
 
-    /** {@code bias_ih_l{layer}}, or an all-zero vector when the configuration has no bias. */
+    /** {@code bias_ih_l{layer}} (forward direction), or zeros when the configuration has no bias. */
     public MemorySegment biasIh(int layer) {
-        return config.bias() ? tensor("bias_ih" + suffix(layer, 0)) : zeros(config.gateRows());
+        return biasIh(layer, 0);
     }
 
-    /** {@code bias_hh_l{layer}}, or an all-zero vector when the configuration has no bias. */
+    /** {@code bias_hh_l{layer}} (forward direction), or zeros when the configuration has no bias. */
     public MemorySegment biasHh(int layer) {
-        return config.bias() ? tensor("bias_hh" + suffix(layer, 0)) : zeros(config.gateRows());
+        return biasHh(layer, 0);
+    }
+
+    /** {@code weight_ih} of one layer and direction (0 forward, 1 reverse), {@code [G·H, I_layer]}. */
+    public MemorySegment weightIh(int layer, int direction) {
+        return tensor("weight_ih" + suffix(layer, direction));
+    }
+
+    /** {@code weight_hh} of one layer and direction, {@code [G·H, Hout]}. */
+    public MemorySegment weightHh(int layer, int direction) {
+        return tensor("weight_hh" + suffix(layer, direction));
+    }
+
+    /** {@code bias_ih} of one layer and direction, {@code [G·H]}, or zeros when the configuration has no bias. */
+    public MemorySegment biasIh(int layer, int direction) {
+        return config.bias() ? tensor("bias_ih" + suffix(layer, direction)) : zeros(config.gateRows());
+    }
+
+    /** {@code bias_hh} of one layer and direction, {@code [G·H]}, or zeros when the configuration has no bias. */
+    public MemorySegment biasHh(int layer, int direction) {
+        return config.bias() ? tensor("bias_hh" + suffix(layer, direction)) : zeros(config.gateRows());
+    }
+
+    /** {@code weight_hr} (the LSTM projection) of one layer and direction, {@code [P, H]}. */
+    public MemorySegment weightHr(int layer, int direction) {
+        return tensor("weight_hr" + suffix(layer, direction));
     }
 
     /** A copy of every tensor, under its PyTorch name. */

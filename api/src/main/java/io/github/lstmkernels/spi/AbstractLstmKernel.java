@@ -1,5 +1,6 @@
 package io.github.lstmkernels.spi;
 
+import io.github.lstmkernels.CellType;
 import io.github.lstmkernels.LstmConfig;
 import io.github.lstmkernels.LstmKernel;
 import java.lang.foreign.MemorySegment;
@@ -7,14 +8,19 @@ import java.util.concurrent.atomic.AtomicInteger;
 
 /**
  * The part of a kernel that is the same for every backend: argument checks (all of them, before
- * anything is written), the {@code float[]} forms, and a close that is idempotent and waits for
- * calls in flight, so native memory is never freed under a running call. A backend implements
- * {@link #computeSequence} and {@link #release} and receives only checked arguments.
+ * anything is written), the {@code float[]} and GRU forms, the walk over layers, directions and
+ * lengths ({@link NetworkWalk}), and a close that is idempotent and waits for calls in flight, so
+ * native memory is never freed under a running call.
+ *
+ * <p>A backend implements {@link #computeSegment} (one direction of one layer over a run of steps
+ * for a prefix of the batch), optionally {@link #computeLayer} (a whole layer in one call, when its
+ * library does that better), and {@link #release}.
  */
 public abstract class AbstractLstmKernel implements LstmKernel {
     protected final LstmConfig config;
     private final String backendName;
     private final AtomicInteger callsInFlight = new AtomicInteger();
+    private final ThreadLocal<NetworkWalk.Workspace> workspaces = ThreadLocal.withInitial(NetworkWalk.Workspace::new);
     private volatile boolean closed;
 
     protected AbstractLstmKernel(String backendName, LstmConfig config) {
@@ -34,13 +40,7 @@ public abstract class AbstractLstmKernel implements LstmKernel {
 
     @Override
     public final void step(int batch, MemorySegment x, MemorySegment y, MemorySegment h, MemorySegment c) {
-        enter();
-        try {
-            TensorChecks.checkStep(config, batch, x, y, h, c);
-            computeStep(batch, x, y, h, c);
-        } finally {
-            exit();
-        }
+        call(1, batch, null, x, y, h, c, false, false);
     }
 
     @Override
@@ -51,18 +51,62 @@ public abstract class AbstractLstmKernel implements LstmKernel {
     @Override
     public final void sequence(int seqLen, int batch, MemorySegment x, MemorySegment y, MemorySegment h,
                                MemorySegment c) {
-        enter();
-        try {
-            TensorChecks.checkSequence(config, seqLen, batch, x, y, h, c);
-            computeSequence(seqLen, batch, x, y, h, c);
-        } finally {
-            exit();
-        }
+        call(seqLen, batch, null, x, y, h, c, true, false);
     }
 
     @Override
     public final void sequence(int seqLen, int batch, float[] x, float[] y, float[] h, float[] c) {
         sequence(seqLen, batch, heap(x), heap(y), heap(h), heap(c));
+    }
+
+    @Override
+    public final void sequence(int seqLen, int batch, int[] lengths, MemorySegment x, MemorySegment y,
+                               MemorySegment h, MemorySegment c) {
+        call(seqLen, batch, lengths, x, y, h, c, true, false);
+    }
+
+    @Override
+    public final void sequence(int seqLen, int batch, int[] lengths, float[] x, float[] y, float[] h, float[] c) {
+        sequence(seqLen, batch, lengths, heap(x), heap(y), heap(h), heap(c));
+    }
+
+    @Override
+    public final void step(int batch, MemorySegment x, MemorySegment y, MemorySegment h) {
+        call(1, batch, null, x, y, h, null, false, true);
+    }
+
+    @Override
+    public final void step(int batch, float[] x, float[] y, float[] h) {
+        step(batch, heap(x), heap(y), heap(h));
+    }
+
+    @Override
+    public final void sequence(int seqLen, int batch, MemorySegment x, MemorySegment y, MemorySegment h) {
+        call(seqLen, batch, null, x, y, h, null, true, true);
+    }
+
+    @Override
+    public final void sequence(int seqLen, int batch, float[] x, float[] y, float[] h) {
+        sequence(seqLen, batch, heap(x), heap(y), heap(h));
+    }
+
+    private void call(int seqLen, int batch, int[] lengths, MemorySegment x, MemorySegment y, MemorySegment h,
+                      MemorySegment c, boolean sequence, boolean withoutCellState) {
+        enter();
+        try {
+            if (config.cell() == CellType.LSTM && withoutCellState) {
+                throw new IllegalArgumentException("c: an LSTM needs its cell state c [L·D, B, H]; call the form with c");
+            }
+            if (config.cell() == CellType.GRU && c != null) {
+                throw new IllegalArgumentException("c: a GRU has no cell state; call the form without c (or pass null)");
+            }
+            TensorChecks.checkCall(config, seqLen, batch, x, y, h, c, sequence);
+            NetworkWalk.Workspace ws = workspaces.get();
+            ws.schedule.load(lengths, seqLen, batch);
+            NetworkWalk.run(this, ws, seqLen, batch, x, y, h, c);
+        } finally {
+            exit();
+        }
     }
 
     @Override
@@ -81,16 +125,27 @@ public abstract class AbstractLstmKernel implements LstmKernel {
     }
 
     /**
-     * One step with checked arguments ({@code x [B, I]}, {@code y [B, H]}). The default runs a
-     * one-step sequence, which has the same memory layout.
+     * Runs one direction of one layer over the steps, rows and state the pass names (see
+     * {@link LayerPass}). Arguments are checked; the state is read at the start and written at
+     * the end; output rows of the pass's steps and rows are written, no others.
      */
-    protected void computeStep(int batch, MemorySegment x, MemorySegment y, MemorySegment h, MemorySegment c) {
-        computeSequence(1, batch, x, y, h, c);
+    protected abstract void computeSegment(LayerPass pass);
+
+    /**
+     * Runs a whole layer, every direction, all steps and rows, in one call, or returns false to
+     * have the walk call {@link #computeSegment} per direction. Only offered without lengths.
+     */
+    protected boolean computeLayer(LayerPass pass) {
+        return false;
     }
 
-    /** A sequence with checked arguments: every size right, outputs writable and disjoint from inputs. */
-    protected abstract void computeSequence(int seqLen, int batch, MemorySegment x, MemorySegment y,
-                                            MemorySegment h, MemorySegment c);
+    /**
+     * A buffer of {@code floats} float32 for the walk (between layers, sorted copies): heap by
+     * default; a native backend returns off-heap memory it frees in {@link #release}.
+     */
+    protected MemorySegment newBuffer(long floats) {
+        return MemorySegment.ofArray(new float[Math.toIntExact(floats)]);
+    }
 
     /** Frees what the kernel holds. Called once, after every call in flight has returned. */
     protected abstract void release();

@@ -1,5 +1,6 @@
 package io.github.lstmkernels.spi;
 
+import io.github.lstmkernels.CellType;
 import io.github.lstmkernels.LstmConfig;
 import java.lang.foreign.MemorySegment;
 
@@ -15,20 +16,13 @@ public final class TensorChecks {
     private TensorChecks() {
     }
 
-    /** Checks the arguments of a step call: {@code x [B, I]}, {@code y [B, D·Hout]}, states {@code [L·D, B, ·]}. */
-    public static void checkStep(LstmConfig config, int batch, MemorySegment x, MemorySegment y,
-                                 MemorySegment h, MemorySegment c) {
-        checkCall(config, 1, batch, x, y, h, c, false);
-    }
-
-    /** Checks the arguments of a sequence call: {@code x [T, B, I]} (or batch-first), {@code y [T, B, D·Hout]}. */
-    public static void checkSequence(LstmConfig config, int seqLen, int batch, MemorySegment x, MemorySegment y,
-                                     MemorySegment h, MemorySegment c) {
-        checkCall(config, seqLen, batch, x, y, h, c, true);
-    }
-
-    private static void checkCall(LstmConfig config, int seqLen, int batch, MemorySegment x, MemorySegment y,
-                                  MemorySegment h, MemorySegment c, boolean sequence) {
+    /**
+     * Checks the arguments of a step ({@code x [B, I]}, {@code y [B, D·Hout]}) or sequence call
+     * ({@code x [T, B, I]} or batch-first, {@code y [T, B, D·Hout]}), states {@code [L·D, B, ·]};
+     * {@code c} is null exactly when the cell has no cell state (GRU).
+     */
+    static void checkCall(LstmConfig config, int seqLen, int batch, MemorySegment x, MemorySegment y,
+                          MemorySegment h, MemorySegment c, boolean sequence) {
         if (sequence && seqLen < 1) {
             throw new IllegalArgumentException("seqLen must be >= 1, got " + seqLen);
         }
@@ -38,7 +32,10 @@ public final class TensorChecks {
         requireNonNull(x, "x");
         requireNonNull(y, "y");
         requireNonNull(h, "h");
-        requireNonNull(c, "c");
+        boolean cellState = config.cell() == CellType.LSTM;
+        if (cellState) {
+            requireNonNull(c, "c");
+        }
         int layers = config.numLayers() * config.numDirections();
         int hout = config.outputSize();
         int yWidth = config.numDirections() * hout;
@@ -57,18 +54,20 @@ public final class TensorChecks {
         if (!fits(h, hElements)) {
             requireSize("h", h, hElements, "[L=" + layers + ", B=" + batch + ", H=" + hout + "]");
         }
-        if (!fits(c, cElements)) {
+        if (cellState && !fits(c, cElements)) {
             requireSize("c", c, cElements, "[L=" + layers + ", B=" + batch + ", H=" + config.hiddenSize() + "]");
         }
         requireWritable("y", y);
         requireWritable("h", h);
-        requireWritable("c", c);
         requireDisjoint("y", y, "x", x);
         requireDisjoint("h", h, "x", x);
-        requireDisjoint("c", c, "x", x);
         requireDisjoint("y", y, "h", h);
-        requireDisjoint("y", y, "c", c);
-        requireDisjoint("h", h, "c", c);
+        if (cellState) {
+            requireWritable("c", c);
+            requireDisjoint("c", c, "x", x);
+            requireDisjoint("y", y, "c", c);
+            requireDisjoint("h", h, "c", c);
+        }
     }
 
     /** a·b for positive sizes, saturating instead of overflowing (the size check then fails cleanly). */

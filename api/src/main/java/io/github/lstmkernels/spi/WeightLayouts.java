@@ -1,5 +1,6 @@
 package io.github.lstmkernels.spi;
 
+import io.github.lstmkernels.CellType;
 import io.github.lstmkernels.LstmWeights;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
@@ -10,16 +11,26 @@ public final class WeightLayouts {
     }
 
     /**
-     * {@code bias_ih + bias_hh} of one layer (forward direction), {@code [G·H]}: every backend folds
-     * the two biases into one, as oneDNN does (zeros without bias).
+     * The bias that can be added to the input projection of one layer and direction, {@code [G·H]}
+     * in PyTorch's gate order (zeros without bias). LSTM: {@code bias_ih + bias_hh}, as oneDNN
+     * keeps it. GRU: {@code [b_ir + b_hr, b_iz + b_hz, b_in]}; the n gate's {@code b_hn} is
+     * multiplied by r, so it cannot be folded and comes from {@link #gruNewGateRecurrentBias}.
      */
-    public static float[] combinedBias(LstmWeights weights, int layer) {
-        float[] sum = weights.biasIh(layer).toArray(ValueLayout.JAVA_FLOAT);
-        float[] hh = weights.biasHh(layer).toArray(ValueLayout.JAVA_FLOAT);
-        for (int i = 0; i < sum.length; i++) {
+    public static float[] foldedBias(LstmWeights weights, int layer, int direction) {
+        float[] sum = weights.biasIh(layer, direction).toArray(ValueLayout.JAVA_FLOAT);
+        float[] hh = weights.biasHh(layer, direction).toArray(ValueLayout.JAVA_FLOAT);
+        int folded = weights.config().cell() == CellType.GRU ? 2 * weights.config().hiddenSize() : sum.length;
+        for (int i = 0; i < folded; i++) {
             sum[i] += hh[i];
         }
         return sum;
+    }
+
+    /** GRU: {@code b_hn}, the n block of {@code bias_hh}, {@code [H]} (zeros without bias). */
+    public static float[] gruNewGateRecurrentBias(LstmWeights weights, int layer, int direction) {
+        int hidden = weights.config().hiddenSize();
+        float[] hh = weights.biasHh(layer, direction).toArray(ValueLayout.JAVA_FLOAT);
+        return java.util.Arrays.copyOfRange(hh, 2 * hidden, 3 * hidden);
     }
 
     /**
@@ -28,7 +39,7 @@ public final class WeightLayouts {
      * for each input column, the G gate rows side by side. One pass over the inputs then feeds every
      * gate of a block of units from one contiguous stream.
      * <ul>
-     *   <li>{@code blockWidth = 1}: {@code [H][K][G]}, the four gate weights of a unit together (scalar);</li>
+     *   <li>{@code blockWidth = 1}: {@code [H][K][G]}, the G gate weights of a unit together (scalar);</li>
      *   <li>{@code blockWidth = vector lanes}: one vector load per gate and column (SIMD);</li>
      *   <li>{@code blockWidth = H}: {@code [K][G][H]}, which is oneDNN's {@code ldigo} for one layer.</li>
      * </ul>

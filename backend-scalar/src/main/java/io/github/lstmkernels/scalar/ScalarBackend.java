@@ -6,6 +6,7 @@ import io.github.lstmkernels.LstmKernel;
 import io.github.lstmkernels.LstmWeights;
 import io.github.lstmkernels.spi.Availability;
 import io.github.lstmkernels.spi.LstmBackend;
+import java.util.EnumSet;
 import java.util.Set;
 
 /** The plain-Java reference backend: always available, lowest priority. */
@@ -29,7 +30,7 @@ public final class ScalarBackend implements LstmBackend {
 
     @Override
     public Set<Feature> features() {
-        return Set.of();
+        return EnumSet.of(Feature.BIDIRECTIONAL, Feature.PROJECTION, Feature.VARIABLE_LENGTHS, Feature.GRU_CELL);
     }
 
     @Override
