@@ -2,7 +2,10 @@ package io.github.lstmkernels.onednn;
 
 import io.github.lstmkernels.LstmConfig;
 import io.github.lstmkernels.LstmWeights;
+import io.github.lstmkernels.Feature;
+import io.github.lstmkernels.UnsupportedFeatureException;
 import io.github.lstmkernels.spi.AbstractLstmKernel;
+import io.github.lstmkernels.spi.LayerPass;
 import io.github.lstmkernels.spi.WeightLayouts;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
@@ -31,6 +34,8 @@ final class OneDnnLstmKernel extends AbstractLstmKernel {
     private final int layers;
     private final int hidden;
     private final Arena weightsArena = Arena.ofShared();
+    /** The walk's buffers (between layers, sorted copies), off-heap so oneDNN reads them in place. */
+    private final Arena buffersArena = Arena.ofShared();
     /** Per layer, native: weight_ih as ldigo [1, 1, I_l, 4, H], weight_hh as ldigo [1, 1, H, 4, H], bias as ldgo [1, 1, 4, H]. */
     private final MemorySegment[] weightsLayer;
     private final MemorySegment[] weightsIter;
@@ -57,7 +62,7 @@ final class OneDnnLstmKernel extends AbstractLstmKernel {
             weightsLayer[l] = toNative(WeightLayouts.packGateBlocks(weights.weightIh(l), GATES, hidden,
                     config.layerInputSize(l), hidden));
             weightsIter[l] = toNative(WeightLayouts.packGateBlocks(weights.weightHh(l), GATES, hidden, hidden, hidden));
-            bias[l] = toNative(WeightLayouts.combinedBias(weights, l));
+            bias[l] = toNative(WeightLayouts.foldedBias(weights, l, 0));
         }
     }
 
@@ -66,50 +71,59 @@ final class OneDnnLstmKernel extends AbstractLstmKernel {
     }
 
     @Override
-    protected void computeSequence(int seqLen, int batch, MemorySegment x, MemorySegment y, MemorySegment h,
-                                   MemorySegment c) {
+    protected boolean computeLayer(LayerPass pass) {
+        int layer = pass.layer();
+        int seqLen = pass.steps();
+        int batch = pass.rows();
         ShapePlan plan = acquirePlan(seqLen, batch);
         try {
             ThreadResources thread = threadResources();
             ThreadResources.PlanMemories memories = thread.memoriesFor(plan);
             long rows = (long) seqLen * batch;
-            long stateBytes = 4L * layers * batch * hidden;
-            thread.ensureStaging(4L * rows * config.inputSize(), 4L * rows * hidden, stateBytes, plan.scratchpadBytes());
+            long inBytes = 4L * rows * config.layerInputSize(layer);
+            long outBytes = 4L * rows * hidden;
+            long stateBytes = 4L * batch * hidden;
+            thread.ensureStaging(Math.max(inBytes, outBytes), outBytes, stateBytes, plan.scratchpadBytes());
 
             // Off-heap tensors are read and written in place; heap ones go through native staging
             // buffers, because the GC may move a Java array while oneDNN reads it.
-            long xAddress = nativeAddress(x, thread.x);
-            long hAddress = nativeAddress(h, thread.hIn);
-            long cAddress = nativeAddress(c, thread.cIn);
-            long yAddress = y.isNative() ? y.address() : thread.y.address();
-            long layerStateBytes = 4L * batch * hidden;
-            for (int l = 0; l < layers; l++) {
-                long src = l == 0 ? xAddress : thread.between[(l - 1) & 1].address();
-                long dst = l == layers - 1 ? yAddress : thread.between[l & 1].address();
-                long offset = l * layerStateBytes;
-                memories.bind(l, src, hAddress + offset, cAddress + offset, dst,
-                        thread.hOut.address() + offset, thread.cOut.address() + offset, thread.scratchpad.address());
-                dnnl.execute(plan.primitive(l), thread.stream, ThreadResources.PlanMemories.ARGS,
-                        memories.args(l));
-            }
+            MemorySegment out = pass.output().data();
+            long src = nativeAddress(pass.input().data(), 0, inBytes, thread.x);
+            long h = nativeAddress(pass.h(), 4L * pass.hRow(0), stateBytes, thread.hIn);
+            long c = nativeAddress(pass.c(), 4L * pass.cRow(0), stateBytes, thread.cIn);
+            long dst = out.isNative() ? out.address() : thread.y.address();
+            memories.bind(layer, src, h, c, dst, thread.hOut.address(), thread.cOut.address(),
+                    thread.scratchpad.address());
+            dnnl.execute(plan.primitive(layer), thread.stream, ThreadResources.PlanMemories.ARGS, memories.args(layer));
             dnnl.streamWait(thread.stream);
 
-            if (!y.isNative()) {
-                MemorySegment.copy(thread.y, 0, y, 0, y.byteSize());
+            if (!out.isNative()) {
+                MemorySegment.copy(thread.y, 0, out, 0, outBytes);
             }
-            // dst_iter went to staging, not over src_iter: oneDNN reads h of layer l while writing it.
-            MemorySegment.copy(thread.hOut, 0, h, 0, stateBytes);
-            MemorySegment.copy(thread.cOut, 0, c, 0, stateBytes);
+            // dst_iter went to staging, not over src_iter: oneDNN reads h while writing it.
+            MemorySegment.copy(thread.hOut, 0, pass.h(), 4L * pass.hRow(0), stateBytes);
+            MemorySegment.copy(thread.cOut, 0, pass.c(), 4L * pass.cRow(0), stateBytes);
         } finally {
             plan.release();
         }
+        return true;
     }
 
-    private static long nativeAddress(MemorySegment tensor, MemorySegment staging) {
+    @Override
+    protected void computeSegment(LayerPass pass) {
+        throw new UnsupportedFeatureException(OneDnnBackend.NAME, Feature.VARIABLE_LENGTHS);
+    }
+
+    @Override
+    protected MemorySegment newBuffer(long floats) {
+        return buffersArena.allocate(4L * floats, 64);
+    }
+
+    private static long nativeAddress(MemorySegment tensor, long offset, long bytes, MemorySegment staging) {
         if (tensor.isNative()) {
-            return tensor.address();
+            return tensor.address() + offset;
         }
-        MemorySegment.copy(tensor, 0, staging, 0, tensor.byteSize());
+        MemorySegment.copy(tensor, offset, staging, 0, bytes);
         return staging.address();
     }
 
@@ -171,5 +185,6 @@ final class OneDnnLstmKernel extends AbstractLstmKernel {
         }
         plans = new ShapePlan[0];
         weightsArena.close();
+        buffersArena.close();
     }
 }

@@ -6,6 +6,7 @@ import io.github.lstmkernels.LstmKernel;
 import io.github.lstmkernels.LstmWeights;
 import io.github.lstmkernels.spi.Availability;
 import io.github.lstmkernels.spi.LstmBackend;
+import java.util.EnumSet;
 import java.util.Set;
 
 /**
@@ -55,7 +56,7 @@ public final class SimdBackend implements LstmBackend {
 
     @Override
     public Set<Feature> features() {
-        return Set.of();
+        return EnumSet.of(Feature.BIDIRECTIONAL, Feature.VARIABLE_LENGTHS);
     }
 
     @Override

@@ -7,9 +7,8 @@ import static io.github.lstmkernels.simd.GateBlocks.STRIDE;
 import io.github.lstmkernels.LstmConfig;
 import io.github.lstmkernels.LstmWeights;
 import io.github.lstmkernels.spi.AbstractLstmKernel;
+import io.github.lstmkernels.spi.LayerPass;
 import io.github.lstmkernels.spi.WeightLayouts;
-import java.lang.foreign.MemorySegment;
-import java.lang.foreign.ValueLayout;
 import java.util.Arrays;
 
 /**
@@ -26,7 +25,6 @@ import java.util.Arrays;
  */
 final class SimdLstmKernel extends AbstractLstmKernel {
     private final int hidden;
-    private final int layers;
     private final int blocks;
     /** H rounded up to whole blocks: the row length of the padded state buffers. */
     private final int padded;
@@ -41,62 +39,68 @@ final class SimdLstmKernel extends AbstractLstmKernel {
     SimdLstmKernel(LstmConfig config, LstmWeights weights) {
         super(SimdBackend.NAME, config);
         this.hidden = config.hiddenSize();
-        this.layers = config.numLayers();
         this.blocks = WeightLayouts.ceilDiv(hidden, LANES);
         this.padded = blocks * LANES;
         this.gateWidth = blocks * STRIDE;
-        this.inputWeights = new float[layers][];
-        this.recurrentWeights = new float[layers][];
-        this.biases = new float[layers][];
-        for (int l = 0; l < layers; l++) {
-            inputWeights[l] = WeightLayouts.packGateBlocks(weights.weightIh(l), GATES, hidden, config.layerInputSize(l), LANES);
-            recurrentWeights[l] = WeightLayouts.packGateBlocks(weights.weightHh(l), GATES, hidden, hidden, LANES);
-            biases[l] = WeightLayouts.packGateBlocks(WeightLayouts.combinedBias(weights, l), GATES, hidden, LANES);
+        int count = config.numLayers() * config.numDirections();
+        this.inputWeights = new float[count][];
+        this.recurrentWeights = new float[count][];
+        this.biases = new float[count][];
+        for (int l = 0; l < config.numLayers(); l++) {
+            for (int d = 0; d < config.numDirections(); d++) {
+                int i = l * config.numDirections() + d;
+                inputWeights[i] = WeightLayouts.packGateBlocks(weights.weightIh(l, d), GATES, hidden,
+                        config.layerInputSize(l), LANES);
+                recurrentWeights[i] = WeightLayouts.packGateBlocks(weights.weightHh(l, d), GATES, hidden, hidden, LANES);
+                biases[i] = WeightLayouts.packGateBlocks(WeightLayouts.foldedBias(weights, l, d), GATES, hidden, LANES);
+            }
         }
     }
 
     @Override
-    protected void computeSequence(int seqLen, int batch, MemorySegment x, MemorySegment y, MemorySegment h,
-                                   MemorySegment c) {
-        int rows = seqLen * batch;
+    protected void computeSegment(LayerPass pass) {
+        int index = pass.layer() * config.numDirections() + pass.direction();
+        int inSize = config.layerInputSize(pass.layer());
+        int steps = pass.steps();
+        int rows = pass.rows();
+        int gateRows = steps * rows;
         Workspace ws = workspaces.get();
-        ws.ensure(rows * config.inputSize(), rows * gateWidth, rows * hidden, batch * padded, 3 * Math.max(batch * LANES, padded));
-        MemorySegment.copy(x, ValueLayout.JAVA_FLOAT, 0, ws.input, 0, rows * config.inputSize());
-
-        boolean batchFirst = config.batchFirst();
-        float[] in = ws.input;
-        boolean inBatchFirst = batchFirst;
-        for (int l = 0; l < layers; l++) {
-            int inSize = config.layerInputSize(l);
-            boolean last = l == layers - 1;
-            float[] out = last ? ws.output : ws.between[l & 1];
-            boolean outBatchFirst = last && batchFirst;
-
-            project(l, in, inBatchFirst, inSize, seqLen, batch, ws.gates);
-            loadState(h, l, batch, ws.h);
-            loadState(c, l, batch, ws.c);
-            for (int t = 0; t < seqLen; t++) {
-                recurrentStep(l, t, batch, ws);
-                float[] newest = ws.hNext;
-                ws.hNext = ws.h;
-                ws.h = newest;
-                for (int b = 0; b < batch; b++) {
-                    System.arraycopy(newest, b * padded, out, rowOffset(t, b, seqLen, batch, hidden, outBatchFirst), hidden);
-                }
+        ws.ensure(gateRows * inSize, gateRows * gateWidth, rows * padded, 3 * Math.max(rows * LANES, padded));
+        // Input rows in processing order (gate row i·rows + b is step i, batch row b), so the
+        // projection is one GEMM over contiguous rows whichever the direction or layout.
+        for (int i = 0; i < steps; i++) {
+            int t = pass.time(i);
+            for (int b = 0; b < rows; b++) {
+                pass.input().read(t, b, ws.input, (i * rows + b) * inSize, inSize);
             }
-            storeState(ws.h, l, batch, h);
-            storeState(ws.c, l, batch, c);
-            in = out;
-            inBatchFirst = outBatchFirst;
         }
-        MemorySegment.copy(ws.output, 0, y, ValueLayout.JAVA_FLOAT, 0, rows * hidden);
+        project(index, ws.input, inSize, gateRows, ws.gates);
+        for (int b = 0; b < rows; b++) {
+            pass.readH(b, ws.h, b * padded);
+            pass.readC(b, ws.c, b * padded);
+            Arrays.fill(ws.h, b * padded + hidden, (b + 1) * padded, 0f);
+            Arrays.fill(ws.c, b * padded + hidden, (b + 1) * padded, 0f);
+        }
+        for (int i = 0; i < steps; i++) {
+            recurrentStep(index, i, rows, ws);
+            float[] newest = ws.hNext;
+            ws.hNext = ws.h;
+            ws.h = newest;
+            int t = pass.time(i);
+            for (int b = 0; b < rows; b++) {
+                pass.output().write(t, b, newest, b * padded, hidden);
+            }
+        }
+        for (int b = 0; b < rows; b++) {
+            pass.writeH(b, ws.h, b * padded);
+            pass.writeC(b, ws.c, b * padded);
+        }
     }
 
-    /** Gate rows (time-major, row t·B + b) = bias + input row · W_ih, for every step at once. */
-    private void project(int layer, float[] in, boolean inBatchFirst, int inSize, int seqLen, int batch, float[] gates) {
-        float[] w = inputWeights[layer];
-        float[] bias = biases[layer];
-        int rows = seqLen * batch;
+    /** Gate rows = bias + input row · W_ih, for every row at once (rows contiguous, {@code inSize} apart). */
+    private void project(int index, float[] in, int inSize, int rows, float[] gates) {
+        float[] w = inputWeights[index];
+        float[] bias = biases[index];
         for (int r = 0; r < rows; r++) {
             System.arraycopy(bias, 0, gates, r * gateWidth, gateWidth);
         }
@@ -106,29 +110,25 @@ final class SimdLstmKernel extends AbstractLstmKernel {
             int g = block * STRIDE;
             int r = 0;
             for (int end = 6 * sixRowTiles(rows); r < end; r += 6) {
-                GateBlocks.accumulate6(w, weights, inSize, in,
-                        inputRow(r, seqLen, batch, inSize, inBatchFirst), inputRow(r + 1, seqLen, batch, inSize, inBatchFirst),
-                        inputRow(r + 2, seqLen, batch, inSize, inBatchFirst), inputRow(r + 3, seqLen, batch, inSize, inBatchFirst),
-                        inputRow(r + 4, seqLen, batch, inSize, inBatchFirst), inputRow(r + 5, seqLen, batch, inSize, inBatchFirst),
+                GateBlocks.accumulate6(w, weights, inSize, in, r * inSize, (r + 1) * inSize, (r + 2) * inSize,
+                        (r + 3) * inSize, (r + 4) * inSize, (r + 5) * inSize,
                         gates, r * gateWidth + g, (r + 1) * gateWidth + g, (r + 2) * gateWidth + g, (r + 3) * gateWidth + g,
                         (r + 4) * gateWidth + g, (r + 5) * gateWidth + g);
             }
             for (; r + 4 <= rows; r += 4) {
-                GateBlocks.accumulate4(w, weights, inSize, in,
-                        inputRow(r, seqLen, batch, inSize, inBatchFirst), inputRow(r + 1, seqLen, batch, inSize, inBatchFirst),
-                        inputRow(r + 2, seqLen, batch, inSize, inBatchFirst), inputRow(r + 3, seqLen, batch, inSize, inBatchFirst),
-                        gates, r * gateWidth + g, (r + 1) * gateWidth + g, (r + 2) * gateWidth + g, (r + 3) * gateWidth + g);
+                GateBlocks.accumulate4(w, weights, inSize, in, r * inSize, (r + 1) * inSize, (r + 2) * inSize,
+                        (r + 3) * inSize, gates, r * gateWidth + g, (r + 1) * gateWidth + g, (r + 2) * gateWidth + g,
+                        (r + 3) * gateWidth + g);
             }
             for (; r < rows; r++) {
-                GateBlocks.accumulate1(w, weights, inSize, in, inputRow(r, seqLen, batch, inSize, inBatchFirst),
-                        gates, r * gateWidth + g);
+                GateBlocks.accumulate1(w, weights, inSize, in, r * inSize, gates, r * gateWidth + g);
             }
         }
     }
 
     /** Adds h·W_hh to step t's gate rows and applies the cell, one block of units at a time. */
-    private void recurrentStep(int layer, int t, int batch, Workspace ws) {
-        float[] w = recurrentWeights[layer];
+    private void recurrentStep(int index, int t, int batch, Workspace ws) {
+        float[] w = recurrentWeights[index];
         float[] gates = ws.gates;
         float[] h = ws.h;
         int first = t * batch * gateWidth;
@@ -174,29 +174,6 @@ final class SimdLstmKernel extends AbstractLstmKernel {
         return (rest == 2 || rest == 3) && tiles > 0 ? tiles - 1 : tiles;
     }
 
-    /** Layer {@code layer}'s rows of an [L, B, H] state into a padded [B, padded] buffer. */
-    private void loadState(MemorySegment state, int layer, int batch, float[] buffer) {
-        for (int b = 0; b < batch; b++) {
-            MemorySegment.copy(state, ValueLayout.JAVA_FLOAT, 4L * (layer * batch + b) * hidden, buffer, b * padded, hidden);
-            Arrays.fill(buffer, b * padded + hidden, (b + 1) * padded, 0f);
-        }
-    }
-
-    private void storeState(float[] buffer, int layer, int batch, MemorySegment state) {
-        for (int b = 0; b < batch; b++) {
-            MemorySegment.copy(buffer, b * padded, state, ValueLayout.JAVA_FLOAT, 4L * (layer * batch + b) * hidden, hidden);
-        }
-    }
-
-    /** Offset of gate row r's input: gate rows are time-major, the input may be batch-first. */
-    private static int inputRow(int r, int seqLen, int batch, int width, boolean batchFirst) {
-        return batchFirst ? rowOffset(r / batch, r % batch, seqLen, batch, width, true) : r * width;
-    }
-
-    private static int rowOffset(int t, int b, int seqLen, int batch, int width, boolean batchFirst) {
-        return (batchFirst ? b * seqLen + t : t * batch + b) * width;
-    }
-
     @Override
     protected void release() {
         // Heap arrays only: nothing to free; later calls are refused by the base class.
@@ -206,14 +183,12 @@ final class SimdLstmKernel extends AbstractLstmKernel {
     private static final class Workspace {
         float[] input = new float[0];
         float[] gates = new float[0];
-        float[] output = new float[0];
-        final float[][] between = {new float[0], new float[0]};
         float[] h = new float[0];
         float[] hNext = new float[0];
         float[] c = new float[0];
         float[] scratch = new float[0];
 
-        void ensure(int inputLength, int gatesLength, int outputLength, int stateLength, int scratchLength) {
+        void ensure(int inputLength, int gatesLength, int stateLength, int scratchLength) {
             if (scratch.length < scratchLength) {
                 scratch = new float[scratchLength];
             }
@@ -222,11 +197,6 @@ final class SimdLstmKernel extends AbstractLstmKernel {
             }
             if (gates.length < gatesLength) {
                 gates = new float[gatesLength];
-            }
-            if (output.length < outputLength) {
-                output = new float[outputLength];
-                between[0] = new float[outputLength];
-                between[1] = new float[outputLength];
             }
             if (h.length < stateLength) {
                 h = new float[stateLength];

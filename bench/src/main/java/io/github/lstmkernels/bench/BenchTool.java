@@ -39,7 +39,16 @@ public final class BenchTool {
             case "compare" -> Compare.run(rest, System.out);
             case "chart" -> Compare.chart(rest, System.out);
             case "verify" -> GoldenVerify.run(rest, System.out);
-            case "leakcheck" -> LeakCheck.run(rest, System.out);
+            case "leakcheck" -> {
+                String backend = option(rest, "--backend", "onednn");
+                int cycles = Integer.parseInt(option(rest, "--cycles", "10000"));
+                int calls = Integer.parseInt(option(rest, "--calls", "100000"));
+                double maxGrowthMb = Double.parseDouble(option(rest, "--max-growth-mb", "16"));
+                if (!rest.isEmpty()) {
+                    throw new IllegalArgumentException("unexpected arguments " + rest);
+                }
+                yield io.github.lstmkernels.testkit.LeakCheck.run(backend, cycles, calls, maxGrowthMb, System.out);
+            }
             case "jmh" -> {
                 // Plain JMH command line, e.g. "jmh LstmBenchmark -p backend=scalar -p shape=a,b -prof gc".
                 org.openjdk.jmh.Main.main(rest.toArray(String[]::new));

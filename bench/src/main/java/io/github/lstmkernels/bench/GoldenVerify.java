@@ -1,5 +1,8 @@
 package io.github.lstmkernels.bench;
 
+import io.github.lstmkernels.testkit.GoldenCase;
+import io.github.lstmkernels.testkit.GoldenRunner;
+
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;

@@ -1,5 +1,8 @@
 package io.github.lstmkernels.bench;
 
+import io.github.lstmkernels.testkit.GoldenCase;
+import io.github.lstmkernels.testkit.GoldenRunner;
+
 import io.github.lstmkernels.LstmConfig;
 import io.github.lstmkernels.LstmKernel;
 import io.github.lstmkernels.LstmKernels;

@@ -4,8 +4,8 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import io.github.lstmkernels.bench.GoldenCase;
-import io.github.lstmkernels.bench.GoldenRunner;
+import io.github.lstmkernels.testkit.GoldenCase;
+import io.github.lstmkernels.testkit.GoldenRunner;
 import io.github.lstmkernels.spi.LstmBackend;
 import java.nio.file.Path;
 import java.util.ArrayList;

@@ -1,4 +1,4 @@
-package io.github.lstmkernels.bench;
+package io.github.lstmkernels.testkit;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
@@ -163,6 +163,23 @@ public final class GoldenCase {
             }
             float[] values = new float[bytes.length / 4];
             ByteBuffer.wrap(bytes).order(ByteOrder.LITTLE_ENDIAN).asFloatBuffer().get(values);
+            return values;
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot read " + file, e);
+        }
+    }
+
+    /** The int32 {@code lengths [B]} of a case with per-sequence lengths. */
+    public int[] lengths() {
+        JsonNode t = entry("lengths");
+        Path file = dir.resolve(t.path("file").asText("lengths.i32"));
+        try {
+            byte[] bytes = Files.readAllBytes(file);
+            if (bytes.length != 4L * product(shape("lengths"))) {
+                throw new IllegalStateException(file + ": " + bytes.length + " bytes, expected " + 4L * product(shape("lengths")));
+            }
+            int[] values = new int[bytes.length / 4];
+            ByteBuffer.wrap(bytes).order(ByteOrder.LITTLE_ENDIAN).asIntBuffer().get(values);
             return values;
         } catch (IOException e) {
             throw new UncheckedIOException("cannot read " + file, e);

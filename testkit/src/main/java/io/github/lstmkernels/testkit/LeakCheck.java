@@ -1,4 +1,4 @@
-package io.github.lstmkernels.bench;
+package io.github.lstmkernels.testkit;
 
 import io.github.lstmkernels.LstmConfig;
 import io.github.lstmkernels.LstmKernel;
@@ -12,7 +12,6 @@ import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.List;
 import java.util.Locale;
 
 /**
@@ -22,18 +21,19 @@ import java.util.Locale;
  * must stay flat. Run it with a fixed heap ({@code -Xms = -Xmx}, pre-touched) so that only native
  * memory can move RSS.
  */
-final class LeakCheck {
+public final class LeakCheck {
     private LeakCheck() {
     }
 
-    static int run(List<String> args, PrintStream out) throws IOException {
-        String backendName = BenchTool.option(args, "--backend", "onednn");
-        int cycles = Integer.parseInt(BenchTool.option(args, "--cycles", "10000"));
-        int calls = Integer.parseInt(BenchTool.option(args, "--calls", "100000"));
-        double maxGrowthMb = Double.parseDouble(BenchTool.option(args, "--max-growth-mb", "16"));
-        if (!args.isEmpty()) {
-            throw new IllegalArgumentException("unexpected arguments " + args);
-        }
+    /** For a child JVM: {@code LeakCheck BACKEND CYCLES CALLS MAX_GROWTH_MB}; exits 0 when resident memory stayed flat. */
+    public static void main(String[] args) throws IOException {
+        System.exit(run(args[0], Integer.parseInt(args[1]), Integer.parseInt(args[2]), Double.parseDouble(args[3]),
+                System.out));
+    }
+
+    /** Runs the check; 0 when resident memory stayed flat, 1 otherwise. */
+    public static int run(String backendName, int cycles, int calls, double maxGrowthMb, PrintStream out)
+            throws IOException {
         LstmBackend backend = LstmKernels.backend(backendName);
         LstmConfig config = LstmConfig.builder(48, 32).numLayers(2).build();
         LstmWeights weights = LstmWeights.random(config, 9);

@@ -1,5 +1,6 @@
-package io.github.lstmkernels.bench;
+package io.github.lstmkernels.testkit;
 
+import io.github.lstmkernels.CellType;
 import io.github.lstmkernels.Feature;
 import io.github.lstmkernels.LstmConfig;
 import io.github.lstmkernels.LstmKernel;
@@ -92,10 +93,11 @@ public final class GoldenRunner {
     private static Map<String, float[]> compute(LstmBackend backend, GoldenCase gc) {
         LstmConfig config = gc.config();
         LstmWeights weights = LstmWeights.fromStateDict(config, gc.parameters());
+        boolean lstm = config.cell() == CellType.LSTM;
         int batch = gc.batch();
-        int layers = config.numLayers() * config.numDirections();
-        float[] h = gc.hasInitialState() ? gc.floats("h0") : new float[layers * batch * config.outputSize()];
-        float[] c = gc.hasInitialState() ? gc.floats("c0") : new float[layers * batch * config.hiddenSize()];
+        int states = config.numLayers() * config.numDirections();
+        float[] h = gc.hasInitialState() ? gc.floats("h0") : new float[states * batch * config.outputSize()];
+        float[] c = !lstm ? null : gc.hasInitialState() ? gc.floats("c0") : new float[states * batch * config.hiddenSize()];
         float[] x = gc.floats("x");
         Map<String, float[]> out = new LinkedHashMap<>();
         try (LstmKernel kernel = backend.prepare(config, weights)) {
@@ -104,15 +106,19 @@ public final class GoldenRunner {
                 float[] y = new float[batch * config.outputSize()];
                 kernel.step(batch, x, y, h, c);
                 out.put("h1", h);
-                out.put("c1", c);
+                if (lstm) {
+                    out.put("c1", c);
+                }
                 out.put("y", y);
             } else {
                 int seqLen = gc.seqLen();
                 float[] y = new float[seqLen * batch * config.numDirections() * config.outputSize()];
-                kernel.sequence(seqLen, batch, x, y, h, c);
+                kernel.sequence(seqLen, batch, gc.hasLengths() ? gc.lengths() : null, x, y, h, c);
                 out.put("output", y);
                 out.put("h_n", h);
-                out.put("c_n", c);
+                if (lstm) {
+                    out.put("c_n", c);
+                }
             }
         }
         if (out.containsKey("y") && !java.util.Arrays.equals(out.get("y"), out.get("h1"))) {
@@ -122,7 +128,7 @@ public final class GoldenRunner {
         return out;
     }
 
-    static Comparison compare(GoldenCase.Output out, float[] got, float[] ref) {
+    public static Comparison compare(GoldenCase.Output out, float[] got, float[] ref) {
         if (got.length != ref.length) {
             return new Comparison(out.name(), Double.POSITIVE_INFINITY, Double.POSITIVE_INFINITY, out.atol(), out.rtol(),
                     Math.max(got.length, ref.length), ref.length);
