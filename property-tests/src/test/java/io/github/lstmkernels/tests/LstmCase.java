@@ -6,19 +6,26 @@ import static org.quicktheories.generators.Generate.longRange;
 import static org.quicktheories.generators.Generate.pick;
 import static org.quicktheories.generators.Generate.range;
 
+import io.github.lstmkernels.CellType;
+import io.github.lstmkernels.Feature;
 import io.github.lstmkernels.LstmConfig;
 import io.github.lstmkernels.LstmWeights;
+import java.util.EnumSet;
 import java.util.List;
+import java.util.Set;
+import java.util.SplittableRandom;
 import org.quicktheories.api.Pair;
 import org.quicktheories.core.Gen;
 
 /**
- * One random property-test case: a configuration, a call shape, the data regime and the seed the
- * weights and data are drawn from. Everything else (weights, x, h0, c0, tolerance) is derived
- * from these fields, so the shrunk case QuickTheories prints is enough to replay it.
+ * One random property-test case: a configuration (cell, sizes, layers, directions, projection,
+ * flags), a call shape, whether rows have their own lengths, the data regime and the seed the
+ * weights, data and lengths are drawn from. Everything else (weights, x, h0, c0, lengths,
+ * tolerance) is derived from these fields, so the shrunk case QuickTheories prints replays it.
  */
-record LstmCase(int inputSize, int hiddenSize, int layers, boolean bias, boolean batchFirst, int seqLen, int batch,
-                boolean initialState, Regime regime, long seed) {
+record LstmCase(CellType cell, int inputSize, int hiddenSize, int projection, int layers, boolean bidirectional,
+                boolean bias, boolean batchFirst, int seqLen, int batch, boolean initialState, boolean withLengths,
+                Regime regime, long seed) {
 
     /** How the data (x, h0, c0) are drawn; weights always follow PyTorch's U(±1/√H). */
     enum Regime {
@@ -41,21 +48,34 @@ record LstmCase(int inputSize, int hiddenSize, int layers, boolean bias, boolean
         return frequency(Pair.of(3, pick(EDGE_SIZES)), Pair.of(1, range(1, 300)));
     }
 
+    /** Every kind of case: LSTM and GRU, one or two directions, projection, lengths. */
     static Gen<LstmCase> cases() {
         Gen<Regime> regime = frequency(Pair.of(7, pick(List.of(Regime.UNIT))),
                 Pair.of(2, pick(List.of(Regime.SATURATING))), Pair.of(2, pick(List.of(Regime.TINY))));
         Gen<int[]> shape = size().zip(size(), range(1, 4), range(1, 50), (i, h, l, t) -> new int[] {i, h, l, t});
         Gen<int[]> call = range(1, 40).zip(booleans(), booleans(), booleans(),
                 (b, bias, bf, init) -> new int[] {b, bias ? 1 : 0, bf ? 1 : 0, init ? 1 : 0});
-        return shape.zip(call, regime, longRange(0, Long.MAX_VALUE / 2),
-                (s, c, r, seed) -> fit(new LstmCase(s[0], s[1], s[2], c[1] == 1, c[2] == 1, s[3], c[0], c[3] == 1, r, seed)));
+        // kind: cell (0 LSTM, 1 GRU, 2/3 more LSTM), bidirectional, projection wanted, lengths.
+        Gen<int[]> kind = range(0, 3).zip(range(0, 2), range(0, 3), range(0, 2),
+                (cell, bi, proj, len) -> new int[] {cell == 1 ? 1 : 0, bi == 0 ? 1 : 0, proj == 0 ? 1 : 0, len == 0 ? 1 : 0});
+        return shape.zip(call, kind, regime.zip(longRange(0, Long.MAX_VALUE / 2), Pair::of), (s, c, k, rs) -> {
+            CellType cell = k[0] == 1 ? CellType.GRU : CellType.LSTM;
+            long seed = rs._2;
+            // proj_size in [1, H): only for an LSTM with H > 1.
+            int projection = cell == CellType.LSTM && k[2] == 1 && s[1] > 1 ? 1 + (int) (seed % (s[1] - 1)) : 0;
+            return fit(new LstmCase(cell, s[0], s[1], projection, s[2], k[1] == 1, c[1] == 1, c[2] == 1, s[3], c[0],
+                    c[3] == 1, k[3] == 1, rs._1, seed));
+        });
     }
 
     /** Shortens the sequence, then the batch, until the case fits the work budget. */
     private static LstmCase fit(LstmCase c) {
+        int hout = c.projection > 0 ? c.projection : c.hiddenSize;
+        int directions = c.bidirectional ? 2 : 1;
         long perRow = 0;
         for (int l = 0; l < c.layers; l++) {
-            perRow += 4L * c.hiddenSize * ((l == 0 ? c.inputSize : c.hiddenSize) + c.hiddenSize);
+            int in = l == 0 ? c.inputSize : directions * hout;
+            perRow += directions * ((long) c.cell.gates() * c.hiddenSize * (in + hout) + (long) c.projection * c.hiddenSize);
         }
         int t = c.seqLen;
         int b = c.batch;
@@ -65,11 +85,40 @@ record LstmCase(int inputSize, int hiddenSize, int layers, boolean bias, boolean
         while ((long) t * b * perRow > WORK_BUDGET && b > 1) {
             b = Math.max(1, b / 2);
         }
-        return new LstmCase(c.inputSize, c.hiddenSize, c.layers, c.bias, c.batchFirst, t, b, c.initialState, c.regime, c.seed);
+        return c.with(t, b);
+    }
+
+    /** The same case with another sequence length and batch. */
+    LstmCase with(int seqLen, int batch) {
+        return new LstmCase(cell, inputSize, hiddenSize, projection, layers, bidirectional, bias, batchFirst, seqLen,
+                batch, initialState, withLengths, regime, seed);
     }
 
     LstmConfig config() {
-        return LstmConfig.builder(inputSize, hiddenSize).numLayers(layers).bias(bias).batchFirst(batchFirst).build();
+        return LstmConfig.builder(inputSize, hiddenSize).cell(cell).numLayers(layers).bidirectional(bidirectional)
+                .projectionSize(projection).bias(bias).batchFirst(batchFirst).build();
+    }
+
+    boolean gru() {
+        return cell == CellType.GRU;
+    }
+
+    int directions() {
+        return bidirectional ? 2 : 1;
+    }
+
+    int outputSize() {
+        return projection > 0 ? projection : hiddenSize;
+    }
+
+    /** What a backend must implement for this case. */
+    Set<Feature> requiredFeatures() {
+        Set<Feature> features = EnumSet.noneOf(Feature.class);
+        features.addAll(config().requiredFeatures());
+        if (withLengths) {
+            features.add(Feature.VARIABLE_LENGTHS);
+        }
+        return features;
     }
 
     LstmWeights weights() {
@@ -81,13 +130,34 @@ record LstmCase(int inputSize, int hiddenSize, int layers, boolean bias, boolean
     }
 
     float[] h0() {
-        int n = layers * batch * hiddenSize;
+        int n = layers * directions() * batch * outputSize();
         return initialState ? TestData.uniform(n, regime.range, seed + 2) : new float[n];
     }
 
+    /** The initial cell state; null for a GRU. */
     float[] c0() {
-        int n = layers * batch * hiddenSize;
+        if (gru()) {
+            return null;
+        }
+        int n = layers * directions() * batch * hiddenSize;
         return initialState ? TestData.uniform(n, regime.range, seed + 3) : new float[n];
+    }
+
+    /** Per-row lengths in [1, T], any order, repeats likely; null when the case has none. */
+    int[] lengths() {
+        if (!withLengths) {
+            return null;
+        }
+        SplittableRandom random = new SplittableRandom(seed + 4);
+        int[] lengths = new int[batch];
+        for (int b = 0; b < batch; b++) {
+            lengths[b] = 1 + random.nextInt(seqLen);
+        }
+        return lengths;
+    }
+
+    int yLength() {
+        return seqLen * batch * directions() * outputSize();
     }
 
     /**
@@ -99,22 +169,25 @@ record LstmCase(int inputSize, int hiddenSize, int layers, boolean bias, boolean
      * each term is at most max|W|·max(1, max|x|, max|h0|) with max|W| = 1/√H. The activations
      * have slopes ≤ 1 and the cell update is a contraction in c (f < 1), so pre-activation errors
      * carry into h and c without growth, but they add up along the path: √(T·L) steps, as random
-     * errors do. Hence atol = 16 · u · K · term · √(T·L), with K = max layer input + H + 2 (the
-     * biases). Example: I = H = 256, unit data, T = 50, L = 1: 2.2e-4, below what a swapped
-     * gate or a dropped bias produces: {@code KernelProperties#toleranceSeesGateSwapAndDroppedBias}
+     * errors do. Hence atol = 16 · u · K · term · √(T·L), with K = the widest layer input
+     * (D·Hout above layer 0) + Hout + 2 (the biases), + H with a projection (one more dot product
+     * of H terms per step). Example: I = H = 256, unit data, T = 50, L = 1: 2.2e-4, below what a
+     * swapped gate or a dropped bias produces: {@code KernelProperties#toleranceSeesSwappedGatesAndDroppedBias}
      * checks that for every generated case with unit-range data.
      */
     double tolerance() {
         double u = Math.ulp(1.0f) / 2;
-        int k = Math.max(inputSize, hiddenSize) + hiddenSize + 2;
+        int widestInput = layers > 1 ? Math.max(inputSize, directions() * outputSize()) : inputSize;
+        int k = widestInput + outputSize() + 2 + (projection > 0 ? hiddenSize : 0);
         double term = (1 / Math.sqrt(hiddenSize)) * Math.max(1, regime.range);
         return 16 * u * k * term * Math.sqrt((double) seqLen * layers);
     }
 
     @Override
     public String toString() {
-        return "LstmCase[I=" + inputSize + ", H=" + hiddenSize + ", L=" + layers + ", bias=" + bias + ", batchFirst="
-                + batchFirst + ", T=" + seqLen + ", B=" + batch + ", initialState=" + initialState + ", data=" + regime
+        return "LstmCase[" + cell + " I=" + inputSize + ", H=" + hiddenSize + ", P=" + projection + ", L=" + layers
+                + ", bidirectional=" + bidirectional + ", bias=" + bias + ", batchFirst=" + batchFirst + ", T=" + seqLen
+                + ", B=" + batch + ", initialState=" + initialState + ", lengths=" + withLengths + ", data=" + regime
                 + ", seed=" + seed + "L]";
     }
 }

@@ -23,6 +23,12 @@ final class TestData {
         return a;
     }
 
+    static int[] filledInts(int n, int value) {
+        int[] a = new int[n];
+        java.util.Arrays.fill(a, value);
+        return a;
+    }
+
     static int xLength(LstmConfig config, int seqLen, int batch) {
         return seqLen * batch * config.inputSize();
     }

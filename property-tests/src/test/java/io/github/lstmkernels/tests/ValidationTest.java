@@ -89,6 +89,54 @@ class ValidationTest {
 
     @ParameterizedTest
     @MethodSource("io.github.lstmkernels.tests.Backends#stream")
+    void badLengthsAreRejectedBeforeAnythingIsWritten(LstmBackend backend) {
+        try (LstmKernel kernel = backend.prepare(CONFIG, LstmWeights.random(CONFIG, 7))) {
+            Call k = new Call();
+            rejects(IllegalArgumentException.class, "lengths: expected 2 entries [B=2], got 3", k,
+                    () -> kernel.sequence(T, B, new int[] {3, 2, 1}, k.x, k.y, k.h, k.c));
+            rejects(IllegalArgumentException.class, "lengths[1] = 0 is outside [1, T=3]", k,
+                    () -> kernel.sequence(T, B, new int[] {3, 0}, k.x, k.y, k.h, k.c));
+            rejects(IllegalArgumentException.class, "lengths[0] = 4 is outside [1, T=3]", k,
+                    () -> kernel.sequence(T, B, new int[] {4, 1}, k.x, k.y, k.h, k.c));
+            rejects(IllegalArgumentException.class, "lengths[1] = -2 is outside [1, T=3]", k,
+                    () -> kernel.sequence(T, B, new int[] {1, -2}, MemorySegment.ofArray(k.x), MemorySegment.ofArray(k.y),
+                            MemorySegment.ofArray(k.h), MemorySegment.ofArray(k.c)));
+            // A size mistake is still reported as such when the lengths are fine.
+            rejects(IllegalArgumentException.class, "y: expected 42 floats", k,
+                    () -> kernel.sequence(T, B, new int[] {3, 1}, k.x, new float[41], k.h, k.c));
+        }
+    }
+
+    @ParameterizedTest
+    @MethodSource("io.github.lstmkernels.tests.Backends#stream")
+    void aCellStateIsRequiredForAnLstmAndRefusedForAGru(LstmBackend backend) {
+        try (LstmKernel lstm = backend.prepare(CONFIG, LstmWeights.random(CONFIG, 7))) {
+            Call k = new Call();
+            rejects(IllegalArgumentException.class, "c: an LSTM needs its cell state", k,
+                    () -> lstm.sequence(T, B, k.x, k.y, k.h));
+            rejects(IllegalArgumentException.class, "c: an LSTM needs its cell state", k,
+                    () -> lstm.step(B, new float[B * 5], new float[B * 7], k.h));
+        }
+        LstmConfig gruConfig = LstmConfig.builder(5, 7).cell(io.github.lstmkernels.CellType.GRU).numLayers(2).build();
+        if (!backend.features().contains(Feature.GRU_CELL)) {
+            return;
+        }
+        try (LstmKernel gru = backend.prepare(gruConfig, LstmWeights.random(gruConfig, 7))) {
+            Call k = new Call();
+            rejects(IllegalArgumentException.class, "c: a GRU has no cell state", k,
+                    () -> gru.sequence(T, B, k.x, k.y, k.h, k.c));
+            rejects(IllegalArgumentException.class, "c: a GRU has no cell state", k,
+                    () -> gru.sequence(T, B, new int[] {1, 3}, k.x, k.y, k.h, k.c));
+            // The GRU forms work, with c omitted or null.
+            float[] h = new float[k.h.length];
+            gru.sequence(T, B, k.x, new float[T * B * 7], h);
+            gru.sequence(T, B, new int[] {2, 3}, k.x, new float[T * B * 7], h, null);
+            gru.step(B, new float[B * 5], new float[B * 7], h, (float[]) null);
+        }
+    }
+
+    @ParameterizedTest
+    @MethodSource("io.github.lstmkernels.tests.Backends#stream")
     void unsafeSegmentsAreRejected(LstmBackend backend) {
         try (LstmKernel kernel = backend.prepare(CONFIG, LstmWeights.random(CONFIG, 7)); Arena arena = Arena.ofConfined()) {
             Call k = new Call();
