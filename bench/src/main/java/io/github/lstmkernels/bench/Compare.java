@@ -64,7 +64,8 @@ final class Compare {
         List<String> available = LstmKernels.backends().stream().filter(BackendStatus::available)
                 .map(BackendStatus::name).toList();
         List<String> backends = list(BenchTool.option(args, "--backends", String.join(",", available)));
-        List<BenchShape> shapes = list(BenchTool.option(args, "--shapes", "a,b,c,d,e,f,g")).stream().map(BenchShape::of).toList();
+        List<BenchShape> shapes = list(BenchTool.option(args, "--shapes", "a,b,c,d,e,f,g,h,h-full,i,j,j-lstm,k")).stream()
+                .map(BenchShape::of).toList();
         List<String> modes = list(BenchTool.option(args, "--modes", "sequence,step"));
         String oneDnnThreads = BenchTool.option(args, "--onednn-threads", "1");
         int iterations = Integer.parseInt(BenchTool.option(args, "--iterations", "4"));
@@ -92,11 +93,14 @@ final class Compare {
                 jdk.incubator.vector.FloatVector.SPECIES_PREFERRED.vectorBitSize());
 
         List<Row> rows = new ArrayList<>();
-        int total = backends.size() * shapes.size() * modes.size();
+        int total = backends.size() * shapes.stream().mapToInt(s -> s.hasStepMode() ? modes.size() : 1).sum();
         int done = 0;
         for (BenchShape shape : shapes) {
             for (String backend : backends) {
                 for (String mode : modes) {
+                    if (mode.equals("step") && !shape.hasStepMode()) {
+                        continue;
+                    }
                     done++;
                     System.err.printf(Locale.ROOT, "compare: [%d/%d] %s, shape %s, %s ...%n", done, total, backend, shape, mode);
                     rows.add(measure(backend, shape, mode, jvmArgs, iterations));
@@ -188,6 +192,10 @@ final class Compare {
             o.put("input_size", r.shape().inputSize);
             o.put("hidden_size", r.shape().hiddenSize);
             o.put("layers", r.shape().layers);
+            o.put("cell", r.shape().cell.name());
+            o.put("bidirectional", r.shape().bidirectional);
+            o.put("proj_size", r.shape().projection);
+            o.put("lengths", r.shape().lengths() == null ? null : Arrays.toString(r.shape().lengths()));
             o.put("mode", r.mode());
             o.put("us_per_op_median", r.medianMicros());
             o.put("us_per_op_error", r.errorMicros());

@@ -1,5 +1,6 @@
 package io.github.lstmkernels.bench;
 
+import io.github.lstmkernels.CellType;
 import io.github.lstmkernels.LstmConfig;
 import io.github.lstmkernels.LstmKernel;
 import io.github.lstmkernels.LstmKernels;
@@ -21,8 +22,9 @@ import org.openjdk.jmh.annotations.State;
 import org.openjdk.jmh.annotations.TearDown;
 
 /**
- * One backend on one DESIGN.md section 9 shape. {@code sequence}: one sequence call of T steps.
- * {@code step}: T step calls, the same work fed one step at a time (as a streaming caller would).
+ * One backend on one DESIGN.md section 9 shape. {@code sequence}: one sequence call of T steps
+ * (with the shape's lengths, if it has them). {@code step}: T step calls, the same work fed one
+ * step at a time (as a streaming caller would; only for unidirectional shapes without lengths).
  * Tensors are off-heap, the zero-copy path; weights are PyTorch's default random init.
  */
 @State(Scope.Benchmark)
@@ -33,13 +35,14 @@ public class LstmBenchmark {
     @Param({"scalar"})
     public String backend;
 
-    @Param({"a", "b", "c", "d", "e", "f", "g"})
+    @Param({"a", "b", "c", "d", "e", "f", "g", "h", "i", "j", "k"})
     public String shape;
 
     private LstmKernel kernel;
     private Arena arena;
     private int batch;
     private int seqLen;
+    private int[] lengths;
     private MemorySegment x;
     private MemorySegment y;
     private MemorySegment h;
@@ -53,19 +56,22 @@ public class LstmBenchmark {
         LstmConfig config = s.config();
         batch = s.batch;
         seqLen = s.seqLen;
+        lengths = s.lengths();
         kernel = LstmKernels.backend(backend).prepare(config, LstmWeights.random(config, 2024));
         arena = Arena.ofShared();
+        int width = s.directions() * s.outputSize();
+        int states = s.layers * s.directions();
         x = randomSegment((long) seqLen * batch * s.inputSize, 1);
-        y = arena.allocate(ValueLayout.JAVA_FLOAT, (long) seqLen * batch * s.hiddenSize);
-        h = randomSegment((long) s.layers * batch * s.hiddenSize, 2);
-        c = randomSegment((long) s.layers * batch * s.hiddenSize, 3);
+        y = arena.allocate(ValueLayout.JAVA_FLOAT, (long) seqLen * batch * width);
+        h = randomSegment((long) states * batch * s.outputSize(), 2);
+        c = s.cell == CellType.GRU ? null : randomSegment((long) states * batch * s.hiddenSize, 3);
         // Step inputs are [B, I] slices of x: for time-major x, time t is one contiguous block.
         stepX = new MemorySegment[seqLen];
         stepY = new MemorySegment[seqLen];
         MemorySegment timeMajorX = randomSegment((long) seqLen * batch * s.inputSize, 4);
         for (int t = 0; t < seqLen; t++) {
             stepX[t] = timeMajorX.asSlice(4L * t * batch * s.inputSize, 4L * batch * s.inputSize);
-            stepY[t] = y.asSlice(4L * t * batch * s.hiddenSize, 4L * batch * s.hiddenSize);
+            stepY[t] = y.asSlice(4L * t * batch * width, 4L * batch * width);
         }
     }
 
@@ -86,7 +92,7 @@ public class LstmBenchmark {
 
     @Benchmark
     public MemorySegment sequence() {
-        kernel.sequence(seqLen, batch, x, y, h, c);
+        kernel.sequence(seqLen, batch, lengths, x, y, h, c);
         return y;
     }
 
