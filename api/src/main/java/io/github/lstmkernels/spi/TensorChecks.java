@@ -57,6 +57,12 @@ public final class TensorChecks {
         if (cellState && !fits(c, cElements)) {
             requireSize("c", c, cElements, "[L=" + layers + ", B=" + batch + ", H=" + config.hiddenSize() + "]");
         }
+        requireAccessible("x", x);
+        requireAccessible("y", y);
+        requireAccessible("h", h);
+        if (cellState) {
+            requireAccessible("c", c);
+        }
         requireWritable("y", y);
         requireWritable("h", h);
         requireDisjoint("y", y, "x", x);
@@ -115,6 +121,20 @@ public final class TensorChecks {
         if (segment.maxByteAlignment() < FLOAT_BYTES) {
             throw new IllegalArgumentException(name + ": a float32 tensor must be 4-byte aligned, got "
                     + segment.maxByteAlignment() + "-byte alignment");
+        }
+    }
+
+    /**
+     * The memory is alive and this thread may use it: a segment of a closed arena, or of a
+     * confined arena owned by another thread, is refused by name before anything is read or written
+     * (native code must never see such an address). Both checks are field reads; nothing allocates.
+     */
+    public static void requireAccessible(String name, MemorySegment segment) {
+        if (!segment.scope().isAlive()) {
+            throw new IllegalArgumentException(name + ": its memory has been freed (the arena it came from is closed)");
+        }
+        if (!segment.isAccessibleBy(Thread.currentThread())) {
+            throw new IllegalArgumentException(name + ": its memory is confined to another thread");
         }
     }
 

@@ -174,6 +174,48 @@ class ValidationTest {
 
     @ParameterizedTest
     @MethodSource("io.github.lstmkernels.tests.Backends#stream")
+    void freedAndForeignThreadMemoryIsRefusedByName(LstmBackend backend) throws Exception {
+        try (LstmKernel kernel = backend.prepare(CONFIG, LstmWeights.random(CONFIG, 7))) {
+            Call k = new Call();
+            MemorySegment y = MemorySegment.ofArray(k.y);
+            MemorySegment h = MemorySegment.ofArray(k.h);
+            MemorySegment c = MemorySegment.ofArray(k.c);
+            Arena closed = Arena.ofShared();
+            MemorySegment freedX = closed.allocate(4L * k.x.length, 64);
+            closed.close();
+            rejects(IllegalArgumentException.class, "x: its memory has been freed", k,
+                    () -> kernel.sequence(T, B, freedX, y, h, c));
+            Arena closedC = Arena.ofConfined();
+            MemorySegment freedC = closedC.allocate(4L * k.c.length, 64);
+            closedC.close();
+            rejects(IllegalArgumentException.class, "c: its memory has been freed", k,
+                    () -> kernel.sequence(T, B, MemorySegment.ofArray(k.x), y, h, freedC));
+
+            // Memory confined to another thread, still alive there.
+            java.util.concurrent.CompletableFuture<MemorySegment> owned = new java.util.concurrent.CompletableFuture<>();
+            java.util.concurrent.CountDownLatch done = new java.util.concurrent.CountDownLatch(1);
+            Thread owner = new Thread(() -> {
+                try (Arena mine = Arena.ofConfined()) {
+                    owned.complete(mine.allocate(4L * k.h.length, 64));
+                    done.await();
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                }
+            });
+            owner.start();
+            MemorySegment foreignH = owned.get();
+            try {
+                rejects(IllegalArgumentException.class, "h: its memory is confined to another thread", k,
+                        () -> kernel.sequence(T, B, MemorySegment.ofArray(k.x), y, foreignH, c));
+            } finally {
+                done.countDown();
+                owner.join();
+            }
+        }
+    }
+
+    @ParameterizedTest
+    @MethodSource("io.github.lstmkernels.tests.Backends#stream")
     void aClosedKernelRefusesEveryCall(LstmBackend backend) {
         LstmKernel kernel = backend.prepare(CONFIG, LstmWeights.random(CONFIG, 7));
         kernel.close();
