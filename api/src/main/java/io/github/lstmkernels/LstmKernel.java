@@ -73,6 +73,14 @@ public interface LstmKernel extends AutoCloseable {
 
     void sequence(int seqLen, int batch, float[] x, float[] y, float[] h);
 
+    /**
+     * A new training state for this kernel (forward in training mode, then backward; see
+     * {@link LstmTraining}).
+     *
+     * @throws UnsupportedFeatureException if this backend has no backward pass
+     */
+    LstmTraining newTraining();
+
     /** Frees what {@code prepare} built. Idempotent; later calls throw {@link IllegalStateException}. */
     @Override
     void close();

@@ -1,8 +1,11 @@
 package io.github.lstmkernels.spi;
 
 import io.github.lstmkernels.CellType;
+import io.github.lstmkernels.Feature;
 import io.github.lstmkernels.LstmConfig;
 import io.github.lstmkernels.LstmKernel;
+import io.github.lstmkernels.LstmTraining;
+import io.github.lstmkernels.UnsupportedFeatureException;
 import java.lang.foreign.MemorySegment;
 import java.util.concurrent.atomic.AtomicInteger;
 
@@ -94,16 +97,31 @@ public abstract class AbstractLstmKernel implements LstmKernel {
                       MemorySegment c, boolean sequence, boolean withoutCellState) {
         enter();
         try {
-            if (config.cell() == CellType.LSTM && withoutCellState) {
-                throw new IllegalArgumentException("c: an LSTM needs its cell state c [L·D, B, H]; call the form with c");
-            }
-            if (config.cell() == CellType.GRU && c != null) {
-                throw new IllegalArgumentException("c: a GRU has no cell state; call the form without c (or pass null)");
-            }
+            checkCellState(c, withoutCellState);
             TensorChecks.checkCall(config, seqLen, batch, x, y, h, c, sequence);
             NetworkWalk.Workspace ws = workspaces.get();
             ws.schedule.load(lengths, seqLen, batch);
             NetworkWalk.run(this, ws, seqLen, batch, x, y, h, c);
+        } finally {
+            exit();
+        }
+    }
+
+    /** An LSTM needs its cell state, a GRU has none. */
+    void checkCellState(MemorySegment c, boolean withoutCellState) {
+        if (config.cell() == CellType.LSTM && withoutCellState) {
+            throw new IllegalArgumentException("c: an LSTM needs its cell state c [L·D, B, H]; call the form with c");
+        }
+        if (config.cell() == CellType.GRU && c != null) {
+            throw new IllegalArgumentException("c: a GRU has no cell state; call the form without c (or pass null)");
+        }
+    }
+
+    @Override
+    public final LstmTraining newTraining() {
+        enter();
+        try {
+            return new KernelTraining(this, newTape());
         } finally {
             exit();
         }
@@ -140,6 +158,22 @@ public abstract class AbstractLstmKernel implements LstmKernel {
     }
 
     /**
+     * A backend's record of a training forward pass, for its backward pass; the default refuses:
+     * this backend has no backward pass.
+     */
+    protected TrainingTape newTape() {
+        throw new UnsupportedFeatureException(backendName, Feature.BACKWARD);
+    }
+
+    /**
+     * The backward pass of one {@link #computeSegment} run in training mode (see
+     * {@link BackwardPass}). Called only on kernels whose {@link #newTape} succeeded.
+     */
+    protected void computeSegmentBackward(BackwardPass pass) {
+        throw new UnsupportedFeatureException(backendName, Feature.BACKWARD);
+    }
+
+    /**
      * A buffer of {@code floats} float32 for the walk (between layers, sorted copies): heap by
      * default; a native backend returns off-heap memory it frees in {@link #release}.
      */
@@ -150,7 +184,7 @@ public abstract class AbstractLstmKernel implements LstmKernel {
     /** Frees what the kernel holds. Called once, after every call in flight has returned. */
     protected abstract void release();
 
-    private void enter() {
+    void enter() {
         callsInFlight.incrementAndGet();
         if (closed) {
             callsInFlight.decrementAndGet();
@@ -158,12 +192,12 @@ public abstract class AbstractLstmKernel implements LstmKernel {
         }
     }
 
-    private void exit() {
+    void exit() {
         callsInFlight.decrementAndGet();
     }
 
     /** A null stays null, so the segment form reports it after the closed check, like every other mistake. */
-    private static MemorySegment heap(float[] array) {
+    static MemorySegment heap(float[] array) {
         return array == null ? null : MemorySegment.ofArray(array);
     }
 }

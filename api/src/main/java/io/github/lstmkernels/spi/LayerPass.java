@@ -31,8 +31,14 @@ public final class LayerPass {
     private MemorySegment c;
     private long cBase;
     private int cWidth;
+    private TrainingTape tape;
 
     void set(int layer, int direction, int firstStep, int steps, int rows) {
+        set(layer, direction, firstStep, steps, rows, null);
+    }
+
+    void set(int layer, int direction, int firstStep, int steps, int rows, TrainingTape tape) {
+        this.tape = tape;
         this.layer = layer;
         this.direction = direction;
         this.firstStep = firstStep;
@@ -51,6 +57,11 @@ public final class LayerPass {
 
     public int layer() {
         return layer;
+    }
+
+    /** In a training forward pass, where the backend records what its backward pass needs; null otherwise. */
+    public TrainingTape tape() {
+        return tape;
     }
 
     /** 0 forward, 1 reverse, or {@link #ALL_DIRECTIONS}. */

@@ -105,12 +105,12 @@ final class NetworkWalk {
         }
     }
 
-    private static MemorySegment ensure(AbstractLstmKernel kernel, MemorySegment buffer, long floats) {
+    static MemorySegment ensure(AbstractLstmKernel kernel, MemorySegment buffer, long floats) {
         return buffer != null && buffer.byteSize() >= floats * Float.BYTES ? buffer : kernel.newBuffer(Math.max(floats, 1));
     }
 
     /** x in the caller's layout → time-major, sorted rows. Padded steps are copied too; no backend reads them. */
-    private static void gatherSequence(BatchSchedule s, MemorySegment x, boolean batchFirst, int width,
+    static void gatherSequence(BatchSchedule s, MemorySegment x, boolean batchFirst, int width,
                                        MemorySegment sorted) {
         int seqLen = s.seqLen();
         int batch = s.batch();
@@ -124,7 +124,7 @@ final class NetworkWalk {
         }
     }
 
-    private static void gatherStates(BatchSchedule s, MemorySegment state, int width, int slices, MemorySegment sorted) {
+    static void gatherStates(BatchSchedule s, MemorySegment state, int width, int slices, MemorySegment sorted) {
         int batch = s.batch();
         long bytes = (long) width * Float.BYTES;
         for (int slice = 0; slice < slices; slice++) {
@@ -135,7 +135,7 @@ final class NetworkWalk {
         }
     }
 
-    private static void scatterStates(BatchSchedule s, MemorySegment sorted, int width, int slices, MemorySegment state) {
+    static void scatterStates(BatchSchedule s, MemorySegment sorted, int width, int slices, MemorySegment state) {
         int batch = s.batch();
         long bytes = (long) width * Float.BYTES;
         for (int slice = 0; slice < slices; slice++) {
@@ -147,7 +147,7 @@ final class NetworkWalk {
     }
 
     /** The last layer's sorted time-major output → y in the caller's layout, zeros past each row's length. */
-    private static void scatterOutput(BatchSchedule s, MemorySegment sorted, int width, MemorySegment y,
+    static void scatterOutput(BatchSchedule s, MemorySegment sorted, int width, MemorySegment y,
                                       boolean batchFirst) {
         int seqLen = s.seqLen();
         int batch = s.batch();

@@ -76,6 +76,59 @@ public final class TensorChecks {
         }
     }
 
+    /**
+     * Checks the arguments of a backward pass after a forward pass of (seqLen, batch): each
+     * gradient shaped like what it is the gradient of; the written ones (gradX, gradH0, gradC0)
+     * writable and disjoint from every other; the cell-state ones null exactly for a GRU.
+     */
+    static void checkBackward(LstmConfig config, int seqLen, int batch, MemorySegment gradY, MemorySegment gradHn,
+                              MemorySegment gradCn, MemorySegment gradX, MemorySegment gradH0, MemorySegment gradC0) {
+        boolean cellState = config.cell() == CellType.LSTM;
+        if (!cellState && (gradCn != null || gradC0 != null)) {
+            throw new IllegalArgumentException((gradCn != null ? "gradCn" : "gradC0")
+                    + ": a GRU has no cell state; pass null");
+        }
+        requireNonNull(gradY, "gradY");
+        requireNonNull(gradHn, "gradHn");
+        requireNonNull(gradX, "gradX");
+        requireNonNull(gradH0, "gradH0");
+        if (cellState) {
+            requireNonNull(gradCn, "gradCn");
+            requireNonNull(gradC0, "gradC0");
+        }
+        int states = config.numLayers() * config.numDirections();
+        int yWidth = config.numDirections() * config.outputSize();
+        long rows = times(seqLen, batch);
+        String hShape = "[L=" + states + ", B=" + batch + ", H=" + config.outputSize() + "]";
+        String cShape = "[L=" + states + ", B=" + batch + ", H=" + config.hiddenSize() + "]";
+        requireSize("gradY", gradY, times(rows, yWidth), timeShape(config, true, seqLen, batch, "H", yWidth));
+        requireSize("gradHn", gradHn, times(times(states, batch), config.outputSize()), hShape);
+        requireSize("gradX", gradX, times(rows, config.inputSize()), timeShape(config, true, seqLen, batch, "I", config.inputSize()));
+        requireSize("gradH0", gradH0, times(times(states, batch), config.outputSize()), hShape);
+        MemorySegment[] all = {gradY, gradHn, gradCn, gradX, gradH0, gradC0};
+        String[] names = {"gradY", "gradHn", "gradCn", "gradX", "gradH0", "gradC0"};
+        if (cellState) {
+            requireSize("gradCn", gradCn, times(times(states, batch), config.hiddenSize()), cShape);
+            requireSize("gradC0", gradC0, times(times(states, batch), config.hiddenSize()), cShape);
+        }
+        for (int i = 0; i < all.length; i++) {
+            if (all[i] != null) {
+                requireAccessible(names[i], all[i]);
+            }
+        }
+        for (int out = 3; out < all.length; out++) {
+            if (all[out] == null) {
+                continue;
+            }
+            requireWritable(names[out], all[out]);
+            for (int other = 0; other < all.length; other++) {
+                if (other != out && all[other] != null) {
+                    requireDisjoint(names[out], all[out], names[other], all[other]);
+                }
+            }
+        }
+    }
+
     /** a·b for positive sizes, saturating instead of overflowing (the size check then fails cleanly). */
     private static long times(long a, long b) {
         long high = Math.multiplyHigh(a, b);

@@ -30,7 +30,7 @@ public final class ScalarBackend implements LstmBackend {
 
     @Override
     public Set<Feature> features() {
-        return EnumSet.of(Feature.BIDIRECTIONAL, Feature.PROJECTION, Feature.VARIABLE_LENGTHS, Feature.GRU_CELL);
+        return EnumSet.allOf(Feature.class);
     }
 
     @Override

@@ -3,6 +3,8 @@ package io.github.lstmkernels.testkit;
 import io.github.lstmkernels.CellType;
 import io.github.lstmkernels.Feature;
 import io.github.lstmkernels.LstmConfig;
+import io.github.lstmkernels.LstmGradients;
+import io.github.lstmkernels.LstmTraining;
 import io.github.lstmkernels.LstmKernel;
 import io.github.lstmkernels.LstmWeights;
 import io.github.lstmkernels.spi.LstmBackend;
@@ -65,7 +67,8 @@ public final class GoldenRunner {
                     .map(Feature::description).collect(Collectors.joining(", ")) + ", not implemented by "
                     + backend.name(), List.of(), Map.of());
         }
-        if (!"sequence".equals(goldenCase.mode()) && !"step".equals(goldenCase.mode())) {
+        if (!"sequence".equals(goldenCase.mode()) && !"step".equals(goldenCase.mode())
+                && !"backward".equals(goldenCase.mode())) {
             return new Result(name, backend.name(), Status.SKIPPED, "unknown mode '" + goldenCase.mode() + "'",
                     List.of(), Map.of());
         }
@@ -101,7 +104,9 @@ public final class GoldenRunner {
         float[] x = gc.floats("x");
         Map<String, float[]> out = new LinkedHashMap<>();
         try (LstmKernel kernel = backend.prepare(config, weights)) {
-            if ("step".equals(gc.mode())) {
+            if ("backward".equals(gc.mode())) {
+                backward(kernel, gc, x, h, c, out);
+            } else if ("step".equals(gc.mode())) {
                 // A step case stores x [B, I] and h0/c0 [B, H]: the same memory as one layer's [1, B, H].
                 float[] y = new float[batch * config.outputSize()];
                 kernel.step(batch, x, y, h, c);
@@ -126,6 +131,38 @@ public final class GoldenRunner {
         }
         out.remove("y");
         return out;
+    }
+
+    /** A training forward pass, then the backward pass of the case's loss; every output and gradient into {@code out}. */
+    private static void backward(LstmKernel kernel, GoldenCase gc, float[] x, float[] h, float[] c,
+                                 Map<String, float[]> out) {
+        LstmConfig config = kernel.config();
+        boolean lstm = c != null;
+        int seqLen = gc.seqLen();
+        int batch = gc.batch();
+        float[] y = new float[seqLen * batch * config.numDirections() * config.outputSize()];
+        float[] gradX = new float[x.length];
+        float[] gradH0 = new float[h.length];
+        float[] gradC0 = lstm ? new float[c.length] : null;
+        LstmGradients gradients = LstmGradients.overwriting(config);
+        try (LstmTraining training = kernel.newTraining()) {
+            training.forward(seqLen, batch, gc.hasLengths() ? gc.lengths() : null, x, y, h, c);
+            training.backward(gc.floats("grad_output"), gc.floats("grad_h_n"), lstm ? gc.floats("grad_c_n") : null, gradX,
+                    gradH0, gradC0, gradients);
+        }
+        out.put("output", y);
+        out.put("h_n", h);
+        out.put("grad_x", gradX);
+        if (gc.hasInitialState()) {
+            out.put("grad_h0", gradH0);
+        }
+        if (lstm) {
+            out.put("c_n", c);
+            if (gc.hasInitialState()) {
+                out.put("grad_c0", gradC0);
+            }
+        }
+        gradients.asMap().forEach((name, g) -> out.put("grad_" + name, g.clone()));
     }
 
     public static Comparison compare(GoldenCase.Output out, float[] got, float[] ref) {
