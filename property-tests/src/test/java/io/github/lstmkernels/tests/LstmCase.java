@@ -68,6 +68,24 @@ record LstmCase(CellType cell, int inputSize, int hiddenSize, int projection, in
         });
     }
 
+    /**
+     * Tiny cases of every kind (sizes 1–5, up to 2 layers, 5 steps, 3 rows, unit data), for
+     * finite differences, which run the oracle twice per parameter.
+     */
+    static Gen<LstmCase> smallCases() {
+        Gen<int[]> shape = range(1, 5).zip(range(1, 5), range(1, 2), range(1, 5), (i, h, l, t) -> new int[] {i, h, l, t});
+        Gen<int[]> call = range(1, 3).zip(booleans(), booleans(), booleans(),
+                (b, bias, bf, init) -> new int[] {b, bias ? 1 : 0, bf ? 1 : 0, init ? 1 : 0});
+        Gen<int[]> kind = range(0, 3).zip(range(0, 1), range(0, 1), range(0, 1),
+                (cell, bi, proj, len) -> new int[] {cell == 1 ? 1 : 0, bi, proj, len});
+        return shape.zip(call, kind, longRange(0, Long.MAX_VALUE / 2), (s, c, k, seed) -> {
+            CellType cell = k[0] == 1 ? CellType.GRU : CellType.LSTM;
+            int projection = cell == CellType.LSTM && k[2] == 1 && s[1] > 1 ? 1 + (int) (seed % (s[1] - 1)) : 0;
+            return new LstmCase(cell, s[0], s[1], projection, s[2], k[1] == 1, c[1] == 1, c[2] == 1, s[3], c[0],
+                    c[3] == 1, k[3] == 1, Regime.UNIT, seed);
+        });
+    }
+
     /** Shortens the sequence, then the batch, until the case fits the work budget. */
     private static LstmCase fit(LstmCase c) {
         int hout = c.projection > 0 ? c.projection : c.hiddenSize;

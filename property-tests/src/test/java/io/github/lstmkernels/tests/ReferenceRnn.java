@@ -4,6 +4,8 @@ import io.github.lstmkernels.CellType;
 import io.github.lstmkernels.LstmConfig;
 import io.github.lstmkernels.LstmWeights;
 import java.lang.foreign.ValueLayout;
+import java.util.HashMap;
+import java.util.Map;
 
 /**
  * The oracle: torch.nn.LSTM and torch.nn.GRU written out plainly in float64 from the equations of
@@ -30,13 +32,38 @@ final class ReferenceRnn {
 
     static Result run(LstmConfig config, LstmWeights weights, int seqLen, int batch, int[] lengths, float[] x,
                       float[] h0, float[] c0, Fault fault) {
+        return run(config, parameters(weights), seqLen, batch, lengths, toDouble(x), toDouble(h0), toDouble(c0), fault);
+    }
+
+    /** The parameters under their PyTorch names, in float64 (zeros for absent biases). */
+    static Map<String, double[]> parameters(LstmWeights weights) {
+        Map<String, double[]> params = new HashMap<>();
+        LstmConfig config = weights.config();
+        for (int l = 0; l < config.numLayers(); l++) {
+            for (int d = 0; d < config.numDirections(); d++) {
+                String sfx = LstmWeights.suffix(l, d);
+                params.put("weight_ih" + sfx, toDouble(weights.weightIh(l, d).toArray(ValueLayout.JAVA_FLOAT)));
+                params.put("weight_hh" + sfx, toDouble(weights.weightHh(l, d).toArray(ValueLayout.JAVA_FLOAT)));
+                params.put("bias_ih" + sfx, toDouble(weights.biasIh(l, d).toArray(ValueLayout.JAVA_FLOAT)));
+                params.put("bias_hh" + sfx, toDouble(weights.biasHh(l, d).toArray(ValueLayout.JAVA_FLOAT)));
+                if (config.projectionSize() > 0) {
+                    params.put("weight_hr" + sfx, toDouble(weights.weightHr(l, d).toArray(ValueLayout.JAVA_FLOAT)));
+                }
+            }
+        }
+        return params;
+    }
+
+    /** The same computation on float64 parameters and inputs (for finite differences). */
+    static Result run(LstmConfig config, Map<String, double[]> params, int seqLen, int batch, int[] lengths, double[] x,
+                      double[] h0, double[] c0, Fault fault) {
         boolean gru = config.cell() == CellType.GRU;
         int hidden = config.hiddenSize();
         int hout = config.outputSize();
         int directions = config.numDirections();
         int gates = config.cell().gates();
-        double[] h = toDouble(h0);
-        double[] c = gru ? null : toDouble(c0);
+        double[] h = h0.clone();
+        double[] c = gru ? null : c0.clone();
         // Layer input as [T][B][I] in double, whatever the caller's layout.
         int inSize = config.inputSize();
         double[] in = new double[seqLen * batch * inSize];
@@ -52,12 +79,12 @@ final class ReferenceRnn {
         for (int l = 0; l < config.numLayers(); l++) {
             double[] out = new double[seqLen * batch * width];
             for (int d = 0; d < directions; d++) {
-                float[] wIh = weights.weightIh(l, d).toArray(ValueLayout.JAVA_FLOAT);
-                float[] wHh = weights.weightHh(l, d).toArray(ValueLayout.JAVA_FLOAT);
-                float[] bIh = weights.biasIh(l, d).toArray(ValueLayout.JAVA_FLOAT);
-                float[] bHh = fault == Fault.DROP_BIAS_HH ? new float[gates * hidden]
-                        : weights.biasHh(l, d).toArray(ValueLayout.JAVA_FLOAT);
-                float[] wHr = config.projectionSize() > 0 ? weights.weightHr(l, d).toArray(ValueLayout.JAVA_FLOAT) : null;
+                String sfx = LstmWeights.suffix(l, d);
+                double[] wIh = params.get("weight_ih" + sfx);
+                double[] wHh = params.get("weight_hh" + sfx);
+                double[] bIh = params.get("bias_ih" + sfx);
+                double[] bHh = fault == Fault.DROP_BIAS_HH ? new double[gates * hidden] : params.get("bias_hh" + sfx);
+                double[] wHr = params.get("weight_hr" + sfx);
                 int slice = l * directions + d;
                 for (int b = 0; b < batch; b++) {
                     int length = lengths == null ? seqLen : lengths[b];
@@ -92,12 +119,12 @@ final class ReferenceRnn {
     }
 
     /** W v + bias for a stacked [rows, v.length] matrix. */
-    private static double[] affine(float[] w, float[] bias, double[] v, int rows) {
+    private static double[] affine(double[] w, double[] bias, double[] v, int rows) {
         double[] sums = new double[rows];
         for (int row = 0; row < rows; row++) {
             double sum = bias[row];
             for (int k = 0; k < v.length; k++) {
-                sum += (double) w[row * v.length + k] * v[k];
+                sum += w[row * v.length + k] * v[k];
             }
             sums[row] = sum;
         }
@@ -105,7 +132,7 @@ final class ReferenceRnn {
     }
 
     /** i, f, g, o; c' = f c + i g; h' = o tanh(c'), projected by W_hr when there is one. */
-    private static double[] lstmCell(double[] x, double[] hh, double[] c, int cAt, int hidden, float[] wHr, int hout,
+    private static double[] lstmCell(double[] x, double[] hh, double[] c, int cAt, int hidden, double[] wHr, int hout,
                                      Fault fault) {
         int gi = fault == Fault.SWAP_INPUT_AND_FORGET_GATES ? 1 : 0;
         int gf = fault == Fault.SWAP_INPUT_AND_FORGET_GATES ? 0 : 1;
@@ -124,7 +151,7 @@ final class ReferenceRnn {
         double[] projected = new double[hout];
         for (int p = 0; p < hout; p++) {
             for (int j = 0; j < hidden; j++) {
-                projected[p] += (double) wHr[p * hidden + j] * m[j];
+                projected[p] += wHr[p * hidden + j] * m[j];
             }
         }
         return projected;
@@ -148,7 +175,7 @@ final class ReferenceRnn {
         return 1 / (1 + Math.exp(-v));
     }
 
-    private static double[] toDouble(float[] a) {
+    static double[] toDouble(float[] a) {
         if (a == null) {
             return null;
         }
