@@ -11,6 +11,8 @@ public final class LstmProperties {
     public static final String ONEDNN_LIBRARY = "lstm.onednn.library";
     /** Number of threads oneDNN may use; unset means oneDNN's own default. */
     public static final String ONEDNN_THREADS = "lstm.onednn.threads";
+    /** Threads the simd backend may use per call; unset means every available processor, 1 the calling thread only. */
+    public static final String SIMD_THREADS = "lstm.simd.threads";
     /** Vector width in bits the simd backend uses (128, 256, 512); unset means the preferred species. */
     public static final String SIMD_BITS = "lstm.simd.bits";
 

@@ -36,7 +36,13 @@ import org.openjdk.jmh.runner.options.VerboseMode;
  *
  * <pre>
  * compare [--backends scalar,simd,onednn] [--shapes a,b,...] [--modes sequence,step]
- *         [--onednn-threads 1|default] [--iterations 4] [--out results]
+ *         [--threads 1|all] [--iterations 4] [--out results]
+ * </pre>
+ * {@code --threads} sets the thread count of every backend at once ({@code lstm.onednn.threads},
+ * {@code lstm.simd.threads}): 1, or every available processor. The run also measures, on its own
+ * machine, the FMA peak of one core and its read bandwidth from L2 and from L3; batch-1 rows are
+ * set against the level their weights stream from.
+ * <pre>
  * </pre>
  */
 final class Compare {
@@ -67,7 +73,11 @@ final class Compare {
         List<BenchShape> shapes = list(BenchTool.option(args, "--shapes", "a,b,c,d,e,f,g,h,h-full,i,j,j-lstm,k")).stream()
                 .map(BenchShape::of).toList();
         List<String> modes = list(BenchTool.option(args, "--modes", "sequence,step"));
-        String oneDnnThreads = BenchTool.option(args, "--onednn-threads", "1");
+        String threads = BenchTool.option(args, "--threads", "1");
+        if (!threads.equals("1") && !threads.equals("all")) {
+            throw new IllegalArgumentException("--threads is 1 or all, got '" + threads + "'");
+        }
+        int threadCount = threads.equals("all") ? Runtime.getRuntime().availableProcessors() : 1;
         int iterations = Integer.parseInt(BenchTool.option(args, "--iterations", "4"));
         Path outDir = Path.of(BenchTool.option(args, "--out", "results"));
         if (!args.isEmpty()) {
@@ -84,13 +94,15 @@ final class Compare {
 
         List<String> jvmArgs = new ArrayList<>(List.of("--add-modules=jdk.incubator.vector",
                 "--enable-native-access=ALL-UNNAMED", "--sun-misc-unsafe-memory-access=allow", "-Xmx8g"));
-        if (!oneDnnThreads.equals("default")) {
-            jvmArgs.add("-D" + LstmProperties.ONEDNN_THREADS + "=" + oneDnnThreads);
-        }
-        System.err.println("compare: measuring the FMA peak of one core...");
+        jvmArgs.add("-D" + LstmProperties.ONEDNN_THREADS + "=" + threadCount);
+        jvmArgs.add("-D" + LstmProperties.SIMD_THREADS + "=" + threadCount);
+        System.err.println("compare: measuring the FMA peak and the L2/L3 read bandwidth of one core...");
         double peak = FmaPeak.measureGflops();
-        System.err.printf(Locale.ROOT, "compare: FMA peak %.1f GFLOP/s (one thread, %d-bit vectors)%n", peak,
-                jdk.incubator.vector.FloatVector.SPECIES_PREFERRED.vectorBitSize());
+        CacheBandwidth.Levels caches = CacheBandwidth.measure();
+        System.err.printf(Locale.ROOT, "compare: FMA peak %.1f GFLOP/s (one thread, %d-bit vectors); read L2 %.1f GB/s"
+                        + " (%d KiB), L3 %.1f GB/s (%d MiB)%n", peak,
+                jdk.incubator.vector.FloatVector.SPECIES_PREFERRED.vectorBitSize(), caches.l2GBps(), caches.l2Bytes() >> 10,
+                caches.l3GBps(), caches.l3Bytes() >> 20);
 
         List<Row> rows = new ArrayList<>();
         int total = backends.size() * shapes.stream().mapToInt(s -> s.hasStepMode() ? modes.size() : 1).sum();
@@ -110,15 +122,16 @@ final class Compare {
 
         String cpu = cpuModel();
         String when = ZonedDateTime.now().format(DateTimeFormatter.ISO_OFFSET_DATE_TIME);
-        String header = String.format(Locale.ROOT, "%s | %s | JDK %s | oneDNN threads: %s | FMA peak %.1f GFLOP/s | JMH: 1 fork, %d×0.4 s warmup, %d×0.4 s measured, median",
-                when, cpu, Runtime.version(), oneDnnThreads, peak, WARMUP_ITERATIONS, iterations);
-        printTable(out, header, rows, peak, jvmArgs);
+        String header = String.format(Locale.ROOT, "%s | %s | JDK %s | threads per backend: %d | FMA peak %.1f GFLOP/s per core"
+                        + " | read L2 %.1f GB/s, L3 %.1f GB/s | JMH: 1 fork, %d×0.4 s warmup, %d×0.4 s measured, median",
+                when, cpu, Runtime.version(), threadCount, peak, caches.l2GBps(), caches.l3GBps(), WARMUP_ITERATIONS, iterations);
+        printTable(out, header, rows, peak * threadCount, caches, jvmArgs);
         Files.createDirectories(outDir);
         String stamp = ZonedDateTime.now().format(DateTimeFormatter.ofPattern("yyyyMMdd-HHmmss"));
         Path json = outDir.resolve("compare-" + stamp + ".json");
         Path svg = outDir.resolve("compare-" + stamp + ".svg");
-        writeJson(json, when, cpu, peak, oneDnnThreads, jvmArgs, iterations, rows);
-        Files.writeString(svg, Chart.svg(rows, modes.contains("sequence") ? "sequence" : modes.getFirst(), header, peak));
+        writeJson(json, when, cpu, peak, threadCount, caches, jvmArgs, iterations, rows);
+        Files.writeString(svg, Chart.svg(rows, modes.contains("sequence") ? "sequence" : modes.getFirst(), header, peak * threadCount));
         Files.copy(json, outDir.resolve("compare-latest.json"), java.nio.file.StandardCopyOption.REPLACE_EXISTING);
         Files.copy(svg, outDir.resolve("compare-latest.svg"), java.nio.file.StandardCopyOption.REPLACE_EXISTING);
         out.println();
@@ -150,21 +163,35 @@ final class Compare {
                 alloc == null ? Double.NaN : alloc.getScore());
     }
 
-    private static void printTable(PrintStream out, String header, List<Row> rows, double peak, List<String> jvmArgs) {
+    private static void printTable(PrintStream out, String header, List<Row> rows, double peak, CacheBandwidth.Levels caches,
+                                   List<String> jvmArgs) {
         out.println();
         out.println(header);
         out.println("JVM flags: " + String.join(" ", jvmArgs));
         out.println();
-        out.printf(Locale.ROOT, "| %-7s | %-5s | %-8s | %12s | %8s | %7s | %10s | %9s | %9s | %8s |%n", "backend", "shape", "mode",
-                "µs/op (med)", "GFLOP/s", "% peak", "weights GB/s", "vs onednn", "vs scalar", "B/op");
-        out.println("|---------|-------|----------|-------------:|---------:|--------:|-----------:|----------:|----------:|---------:|");
+        out.printf(Locale.ROOT, "| %-7s | %-6s | %-8s | %12s | %8s | %7s | %10s | %13s | %9s | %9s | %8s |%n", "backend", "shape",
+                "mode", "µs/op (med)", "GFLOP/s", "% peak", "weights GB/s", "of its level", "vs onednn", "vs scalar", "B/op");
+        out.println("|---------|--------|----------|-------------:|---------:|--------:|-----------:|--------------:|----------:|----------:|---------:|");
         for (Row r : rows) {
-            out.printf(Locale.ROOT, "| %-7s | %-5s | %-8s | %12.1f | %8.1f | %6.0f%% | %10.1f | %9s | %9s | %8.0f |%n", r.backend(),
-                    r.shape().id(), r.mode(), r.medianMicros(), r.gflops(), 100 * r.gflops() / peak, r.weightGBps(),
-                    ratio(rows, r, "onednn"), ratio(rows, r, "scalar"), r.bytesPerOp());
+            out.printf(Locale.ROOT, "| %-7s | %-6s | %-8s | %12.1f | %8.1f | %6.0f%% | %10.1f | %13s | %9s | %9s | %8.0f |%n",
+                    r.backend(), r.shape().id(), r.mode(), r.medianMicros(), r.gflops(), 100 * r.gflops() / peak,
+                    r.weightGBps(), levelShare(r, caches), ratio(rows, r, "onednn"), ratio(rows, r, "scalar"), r.bytesPerOp());
         }
-        out.println("(vs X: time ratio to backend X in this run, below 1 is faster; weights GB/s: weight bytes streamed per"
-                + " second at batch 1 (W_hh every step); B/op: JMH -prof gc)");
+        out.println("(% peak: of the FMA peak of the cores in use; vs X: time ratio to backend X in this run, below 1 is"
+                + " faster; weights GB/s: weight bytes streamed per second (W_ih once, W_hh every step); of its level: that"
+                + " rate against the measured read bandwidth of the cache level the per-step weights fit in, batch-1 rows"
+                + " only; B/op: JMH -prof gc)");
+    }
+
+    /** For a batch-1 row: "L2 93%" — the cache level its per-step weights stream from, and the share of its bandwidth. */
+    private static String levelShare(Row r, CacheBandwidth.Levels caches) {
+        if (r.shape().batch != 1) {
+            return "";
+        }
+        double perStep = r.shape().weightTraffic(r.mode()) / r.shape().seqLen;
+        double bandwidth = caches.bandwidthOf(perStep);
+        String level = caches.levelOf(perStep);
+        return Double.isNaN(bandwidth) ? level : String.format(Locale.ROOT, "%s %.0f%%", level, 100 * r.weightGBps() / bandwidth);
     }
 
     private static String ratio(List<Row> rows, Row r, String baseline) {
@@ -172,15 +199,19 @@ final class Compare {
                 .findFirst().map(b -> String.format(Locale.ROOT, "%.2f", r.medianMicros() / b.medianMicros())).orElse("n/a");
     }
 
-    private static void writeJson(Path file, String when, String cpu, double peak, String threads, List<String> jvmArgs,
-                                  int iterations, List<Row> rows) throws IOException {
+    private static void writeJson(Path file, String when, String cpu, double peak, int threads, CacheBandwidth.Levels caches,
+                                  List<String> jvmArgs, int iterations, List<Row> rows) throws IOException {
         ObjectNode root = JSON.createObjectNode();
         root.put("date", when);
         root.put("cpu", cpu);
         root.put("jdk", Runtime.version().toString());
         root.put("jvm_flags", String.join(" ", jvmArgs));
-        root.put("onednn_threads", threads);
+        root.put("threads", threads);
         root.put("fma_peak_gflops", peak);
+        root.put("l2_bytes", caches.l2Bytes());
+        root.put("l3_bytes", caches.l3Bytes());
+        root.put("l2_read_gbps", caches.l2GBps());
+        root.put("l3_read_gbps", caches.l3GBps());
         root.put("jmh", "1 fork, " + WARMUP_ITERATIONS + " x 0.4 s warmup, " + iterations + " x 0.4 s measurement, average time, median reported");
         ArrayNode results = root.putArray("results");
         for (Row r : rows) {
@@ -200,7 +231,7 @@ final class Compare {
             o.put("us_per_op_median", r.medianMicros());
             o.put("us_per_op_error", r.errorMicros());
             o.put("gflops", r.gflops());
-            o.put("share_of_peak", r.gflops() / peak);
+            o.put("share_of_peak", r.gflops() / (peak * threads));
             o.put("bytes_per_op", r.bytesPerOp());
             o.put("weights_gb_per_s", r.weightGBps());
             rows.stream().filter(b -> b.backend().equals("onednn") && b.shape() == r.shape() && b.mode().equals(r.mode()))
@@ -230,8 +261,10 @@ final class Compare {
                     r.path("us_per_op_median").asDouble(), r.path("us_per_op_error").asDouble(), r.path("bytes_per_op").asDouble()));
         }
         String header = root.path("date").asText() + " | " + root.path("cpu").asText() + " | JDK " + root.path("jdk").asText()
-                + " | oneDNN threads: " + root.path("onednn_threads").asText() + " | JMH: " + root.path("jmh").asText();
-        Files.writeString(svg, Chart.svg(rows, "sequence", header, root.path("fma_peak_gflops").asDouble()));
+                + " | threads per backend: " + root.path("threads").asText(root.path("onednn_threads").asText())
+                + " | JMH: " + root.path("jmh").asText();
+        Files.writeString(svg, Chart.svg(rows, "sequence", header,
+                root.path("fma_peak_gflops").asDouble() * root.path("threads").asInt(1)));
         out.println("wrote " + svg);
         return 0;
     }
