@@ -84,30 +84,27 @@ final class VectorMath {
     }
 
     /**
-     * tanh(x) from {@code s} = σ(−2|x|): for |x| ≥ 0.625, sign(x)·(1 − 2s), free of cancellation;
-     * below, x + x·z·P(z) with z = x² (the minimax coefficients of Cephes' tanhf), accurate in
-     * relative terms down to tiny x. Small enough for C2 to inline at every hot call site.
+     * {@code a[i] = tanh(a[i])} for {@code count} values from {@code from}, using
+     * {@code scratch[at, at + count)}. From s = σ(−2|x|): for |x| ≥ 0.625, sign(x)·(1 − 2s), free
+     * of cancellation; below, x + x·z·P(z) with z = x² (the minimax coefficients of Cephes' tanhf),
+     * accurate in relative terms down to tiny x. Written inside the loop, not as a helper taking
+     * vectors (see the class comment).
      */
-    static FloatVector tanhFromSigmoid(FloatVector x, FloatVector s) {
-        FloatVector large = s.mul(-2f).add(1f);
-        large = large.blend(large.neg(), x.compare(VectorOperators.LT, 0f));
-        FloatVector z = x.mul(x);
-        FloatVector p = z.fma(TANH_P0, TANH_P1).fma(z, splat(TANH_P2)).fma(z, splat(TANH_P3)).fma(z, splat(TANH_P4));
-        // The blend with x keeps the sign of zero: tanh(-0) = -0, as Math.tanh gives.
-        FloatVector small = x.mul(z).fma(p, x).blend(x, x.compare(VectorOperators.EQ, 0f));
-        // NaN fails the comparison and takes the large form, which is NaN too.
-        return large.blend(small, x.abs().compare(VectorOperators.LT, TANH_SMALL));
-    }
-
-    /** {@code a[i] = tanh(a[i])}, using {@code scratch[0, count)}. */
-    static void tanhInPlace(float[] a, int from, int count, float[] scratch) {
+    static void tanhInPlace(float[] a, int from, int count, float[] scratch, int at) {
         for (int i = 0; i < count; i += LANES) {
-            FloatVector.fromArray(SPECIES, a, from + i).abs().mul(-2f).intoArray(scratch, i);
+            FloatVector.fromArray(SPECIES, a, from + i).abs().mul(-2f).intoArray(scratch, at + i);
         }
-        sigmoidInPlace(scratch, 0, count);
+        sigmoidInPlace(scratch, at, count);
         for (int i = 0; i < count; i += LANES) {
             FloatVector x = FloatVector.fromArray(SPECIES, a, from + i);
-            tanhFromSigmoid(x, FloatVector.fromArray(SPECIES, scratch, i)).intoArray(a, from + i);
+            FloatVector large = FloatVector.fromArray(SPECIES, scratch, at + i).mul(-2f).add(1f);
+            large = large.blend(large.neg(), x.compare(VectorOperators.LT, 0f));
+            FloatVector z = x.mul(x);
+            FloatVector p = z.fma(TANH_P0, TANH_P1).fma(z, splat(TANH_P2)).fma(z, splat(TANH_P3)).fma(z, splat(TANH_P4));
+            // The blend with x keeps the sign of zero: tanh(-0) = -0, as Math.tanh gives.
+            FloatVector small = x.mul(z).fma(p, x).blend(x, x.compare(VectorOperators.EQ, 0f));
+            // NaN fails the comparison and takes the large form, which is NaN too.
+            large.blend(small, x.abs().compare(VectorOperators.LT, TANH_SMALL)).intoArray(a, from + i);
         }
     }
 
