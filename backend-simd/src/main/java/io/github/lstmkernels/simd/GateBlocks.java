@@ -1,29 +1,52 @@
 package io.github.lstmkernels.simd;
 
+import io.github.lstmkernels.spi.WeightLayouts;
+import java.lang.foreign.MemorySegment;
+import java.util.Arrays;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
- * The two hot loops of the simd backend, and the only place that knows the packed weight layout.
+ * The hot loops of the simd backend, and the only place that knows the packed weight layouts.
  *
- * <p><b>Layout.</b> A gate-stacked matrix {@code W [4H, K]} is packed as {@code [H/V][K][4][V]}
- * (see {@code WeightLayouts.packGateBlocks}): hidden units in blocks of V vector lanes, and for each
- * input column k the four gate rows i, f, g, o of the block side by side. Gate pre-activations
- * ("gate rows") use the matching {@code [H/V][4][V]} layout per batch row.
+ * <p><b>Gate rows.</b> The pre-activations of one batch row ("gate row") are laid out
+ * {@code [H/V][G][V]}: hidden units in blocks of V vector lanes, and per block the G gate vectors
+ * side by side (LSTM i, f, g, o; GRU r, z, n). The row is padded to whole panels (below).
  *
- * <p><b>Register tiling.</b> {@link #accumulate4} keeps a 4-row × 4-gate tile of accumulators (16
- * vectors) in registers while it streams the block's weights once: per column k, four weight
- * loads and four broadcasts feed sixteen FMAs. {@link #accumulate1} is the one-row form, used for
- * batch 1 and leftover rows; there the weights stream is the limit, not the FMAs.
+ * <p><b>Panels: one GEMM micro-kernel.</b> Every plain matrix product of the backend — the input
+ * projection {@code x·W_ih} of all steps, the LSTM's recurrent {@code h·W_hh}, the LSTMP
+ * projection {@code W_hr·m} — adds {@code in · W} to an output row made of vectors, 4 vectors
+ * (a "panel", 4V outputs) at a time. A weight matrix is packed {@code [panels][K][4][V]}
+ * ({@link #packPanels}): per input column, the weights of a panel's 4 output vectors side by side.
+ * The tiles {@link #accumulate6}/{@link #accumulate4}/{@link #accumulate1} keep a rows × 4-vector
+ * tile of accumulators in registers while they stream one panel's weights once. For the LSTM a
+ * panel is exactly one block of units with its four gates, so the recurrent product can be
+ * followed block by block by the fused cell ({@link #cells}) while the sums are in L1. For the GRU
+ * input projection a panel spans 4 of the row's 3·H/V gate vectors; for the projection
+ * ({@code [P, H]}, one "gate") 4 blocks of output units.
+ *
+ * <p><b>GRU recurrence.</b> The n gate's recurrent sum {@code W_hn h + b_hn} is multiplied by r, so
+ * it cannot be added to the n gate's input sum: {@link #gruAccumulate6}/{@link #gruAccumulate4}/
+ * {@link #gruAccumulate1} are three-gate tiles over {@code W_hh} packed {@code [H/V][H][3][V]} that
+ * add r's and z's recurrent sums to the gate row and put n's, started from {@code b_hn}, in a row
+ * of its own; {@link #gruCells} then applies the cell.
+ *
+ * <p>Accumulators must be local variables for C2 to keep them in registers, so each tile height
+ * and gate count is written out; {@link #panelRows} and {@link #gruRows} pick the tiles for a
+ * number of rows ({@link #sixRowTiles}). Padded lanes (units past H or P) have zero weights and
+ * zero bias, so they hold zero in every row and state.
  */
 final class GateBlocks {
     static final VectorSpecies<Float> SPECIES = VectorWidth.SPECIES;
     /** V: lanes per vector, the width of a block of hidden units. */
     static final int LANES = SPECIES.length();
-    static final int GATES = 4;
-    /** Floats per column of a packed block: 4 gates × V lanes. */
-    static final int STRIDE = GATES * LANES;
+    /** Vectors per panel: the width of every GEMM tile. */
+    static final int PANEL = 4;
+    /** Floats per column of a packed panel: 4 vectors. */
+    static final int PANEL_WIDTH = PANEL * LANES;
+    /** Floats per column of a GRU block of {@code W_hh}: r, z, n. */
+    static final int GRU_STRIDE = 3 * LANES;
     private static final float TANH_P0 = VectorMath.TANH_P0;
     private static final float TANH_P1 = VectorMath.TANH_P1;
     private static final FloatVector TANH_P2 = FloatVector.broadcast(SPECIES, VectorMath.TANH_P2);
@@ -33,163 +56,274 @@ final class GateBlocks {
     private GateBlocks() {
     }
 
+    /** Floats in a row of {@code vectors} vectors padded to whole panels. */
+    static int panelRowWidth(int vectors) {
+        return WeightLayouts.ceilDiv(vectors, PANEL) * PANEL_WIDTH;
+    }
+
     /**
-     * For four rows r: {@code gates[g_r .. g_r + 4V) += Σ_k in[in_r + k] · W[block][k][·][·]}, where
-     * the block's weights start at {@code w[weights]} and span {@code columns} columns.
+     * Packs a gate-stacked matrix {@code W [G·units, K]} for {@link #gemm}: its output rows in the
+     * gate-row order {@code [units/V][G][V]} (vector j is block j / G, gate j % G), grouped in
+     * panels of 4 vectors, {@code [panels][K][4][V]}. Padding is zero. With G = 4 this is
+     * {@code WeightLayouts.packGateBlocks} itself.
      */
-    static void accumulate4(float[] w, int weights, int columns, float[] in, int in0, int in1, int in2, int in3,
-                            float[] gates, int g0, int g1, int g2, int g3) {
-        FloatVector a0i = FloatVector.fromArray(SPECIES, gates, g0);
-        FloatVector a0f = FloatVector.fromArray(SPECIES, gates, g0 + LANES);
-        FloatVector a0g = FloatVector.fromArray(SPECIES, gates, g0 + 2 * LANES);
-        FloatVector a0o = FloatVector.fromArray(SPECIES, gates, g0 + 3 * LANES);
-        FloatVector a1i = FloatVector.fromArray(SPECIES, gates, g1);
-        FloatVector a1f = FloatVector.fromArray(SPECIES, gates, g1 + LANES);
-        FloatVector a1g = FloatVector.fromArray(SPECIES, gates, g1 + 2 * LANES);
-        FloatVector a1o = FloatVector.fromArray(SPECIES, gates, g1 + 3 * LANES);
-        FloatVector a2i = FloatVector.fromArray(SPECIES, gates, g2);
-        FloatVector a2f = FloatVector.fromArray(SPECIES, gates, g2 + LANES);
-        FloatVector a2g = FloatVector.fromArray(SPECIES, gates, g2 + 2 * LANES);
-        FloatVector a2o = FloatVector.fromArray(SPECIES, gates, g2 + 3 * LANES);
-        FloatVector a3i = FloatVector.fromArray(SPECIES, gates, g3);
-        FloatVector a3f = FloatVector.fromArray(SPECIES, gates, g3 + LANES);
-        FloatVector a3g = FloatVector.fromArray(SPECIES, gates, g3 + 2 * LANES);
-        FloatVector a3o = FloatVector.fromArray(SPECIES, gates, g3 + 3 * LANES);
-        for (int k = 0, p = weights; k < columns; k++, p += STRIDE) {
-            FloatVector wi = FloatVector.fromArray(SPECIES, w, p);
-            FloatVector wf = FloatVector.fromArray(SPECIES, w, p + LANES);
-            FloatVector wg = FloatVector.fromArray(SPECIES, w, p + 2 * LANES);
-            FloatVector wo = FloatVector.fromArray(SPECIES, w, p + 3 * LANES);
-            FloatVector x = FloatVector.broadcast(SPECIES, in[in0 + k]);
-            a0i = wi.fma(x, a0i);
-            a0f = wf.fma(x, a0f);
-            a0g = wg.fma(x, a0g);
-            a0o = wo.fma(x, a0o);
-            x = FloatVector.broadcast(SPECIES, in[in1 + k]);
-            a1i = wi.fma(x, a1i);
-            a1f = wf.fma(x, a1f);
-            a1g = wg.fma(x, a1g);
-            a1o = wo.fma(x, a1o);
-            x = FloatVector.broadcast(SPECIES, in[in2 + k]);
-            a2i = wi.fma(x, a2i);
-            a2f = wf.fma(x, a2f);
-            a2g = wg.fma(x, a2g);
-            a2o = wo.fma(x, a2o);
-            x = FloatVector.broadcast(SPECIES, in[in3 + k]);
-            a3i = wi.fma(x, a3i);
-            a3f = wf.fma(x, a3f);
-            a3g = wg.fma(x, a3g);
-            a3o = wo.fma(x, a3o);
+    static float[] packPanels(MemorySegment weight, int gates, int units, int columns) {
+        float[] blocked = WeightLayouts.packGateBlocks(weight, gates, units, columns, LANES);
+        int vectors = WeightLayouts.ceilDiv(units, LANES) * gates;
+        float[] packed = new float[Math.multiplyExact(panelRowWidth(vectors), columns)];
+        for (int j = 0; j < vectors; j++) {
+            int block = j / gates;
+            int gate = j % gates;
+            for (int k = 0; k < columns; k++) {
+                System.arraycopy(blocked, ((block * columns + k) * gates + gate) * LANES,
+                        packed, ((j / PANEL * columns + k) * PANEL + j % PANEL) * LANES, LANES);
+            }
         }
-        a0i.intoArray(gates, g0);
-        a0f.intoArray(gates, g0 + LANES);
-        a0g.intoArray(gates, g0 + 2 * LANES);
-        a0o.intoArray(gates, g0 + 3 * LANES);
-        a1i.intoArray(gates, g1);
-        a1f.intoArray(gates, g1 + LANES);
-        a1g.intoArray(gates, g1 + 2 * LANES);
-        a1o.intoArray(gates, g1 + 3 * LANES);
-        a2i.intoArray(gates, g2);
-        a2f.intoArray(gates, g2 + LANES);
-        a2g.intoArray(gates, g2 + 2 * LANES);
-        a2o.intoArray(gates, g2 + 3 * LANES);
-        a3i.intoArray(gates, g3);
-        a3f.intoArray(gates, g3 + LANES);
-        a3g.intoArray(gates, g3 + 2 * LANES);
-        a3o.intoArray(gates, g3 + 3 * LANES);
+        return packed;
+    }
+
+    /** A gate-stacked bias {@code [G·units]} in the gate-row layout, padded to whole panels. */
+    static float[] packGateRow(float[] bias, int gates, int units) {
+        float[] blocked = WeightLayouts.packGateBlocks(bias, gates, units, LANES);
+        return Arrays.copyOf(blocked, panelRowWidth(blocked.length / LANES));
+    }
+
+    /**
+     * {@code out[r·outStride + n] += Σ_k in[r·inStride + k] · W[n][k]} for {@code rows} rows and every
+     * output n of {@code panels} panels, W packed by {@link #packPanels} with {@code columns} columns.
+     * Panels outside, rows inside: one panel's weights stay in cache while every row tile passes.
+     */
+    static void gemm(float[] w, int panels, int columns, float[] in, int inStride, int rows, float[] out,
+                     int outStride) {
+        for (int p = 0; p < panels; p++) {
+            panelRows(w, p * columns * PANEL_WIDTH, columns, in, 0, inStride, rows, out, p * PANEL_WIDTH, outStride);
+        }
+    }
+
+    /** One panel (weights from {@code w[weights]}) of {@link #gemm} over {@code rows} rows, in 6-, 4- and 1-row tiles. */
+    static void panelRows(float[] w, int weights, int columns, float[] in, int in0, int inStride, int rows,
+                          float[] out, int out0, int outStride) {
+        int r = 0;
+        for (int end = 6 * sixRowTiles(rows); r < end; r += 6) {
+            accumulate6(w, weights, columns, in, in0 + r * inStride, inStride, out, out0 + r * outStride, outStride);
+        }
+        for (; r + 4 <= rows; r += 4) {
+            accumulate4(w, weights, columns, in, in0 + r * inStride, inStride, out, out0 + r * outStride, outStride);
+        }
+        for (; r < rows; r++) {
+            accumulate1(w, weights, columns, in, in0 + r * inStride, out, out0 + r * outStride);
+        }
+    }
+
+    /**
+     * The GRU's recurrent product for one block of V units ({@code W_hh} packed {@code [H/V][H][3][V]},
+     * the block's weights from {@code w[weights]}) over {@code rows} rows of h: r's and z's sums are
+     * added to the gate rows ({@code gates[g0 + r·gateStride]}, layout [3][V]); n's,
+     * {@code b_hn + W_hn h}, go to {@code hn[n0 + r·nStride]}. The n slot of the gate rows (the n
+     * gate's input sum) is not touched.
+     */
+    static void gruRows(float[] w, int weights, int columns, float[] in, int in0, int inStride, int rows,
+                        float[] gates, int g0, int gateStride, float[] bhn, int bias, float[] hn, int n0, int nStride) {
+        int r = 0;
+        for (int end = 6 * sixRowTiles(rows); r < end; r += 6) {
+            gruAccumulate6(w, weights, columns, in, in0 + r * inStride, inStride, gates, g0 + r * gateStride, gateStride,
+                    bhn, bias, hn, n0 + r * nStride, nStride);
+        }
+        for (; r + 4 <= rows; r += 4) {
+            gruAccumulate4(w, weights, columns, in, in0 + r * inStride, inStride, gates, g0 + r * gateStride, gateStride,
+                    bhn, bias, hn, n0 + r * nStride, nStride);
+        }
+        for (; r < rows; r++) {
+            gruAccumulate1(w, weights, columns, in, in0 + r * inStride, gates, g0 + r * gateStride, bhn, bias,
+                    hn, n0 + r * nStride);
+        }
+    }
+
+    /**
+     * How many 6-row tiles to use for {@code rows} rows; 4-row tiles and then single rows take the
+     * rest. Leaving 2 or 3 rows for single-row passes would stream the weights 2–3 more times, so
+     * one 6-row tile fewer turns 8 into 4 + 4 and 9 into 4 + 4 + 1.
+     */
+    static int sixRowTiles(int rows) {
+        int tiles = rows / 6;
+        int rest = rows % 6;
+        return (rest == 2 || rest == 3) && tiles > 0 ? tiles - 1 : tiles;
+    }
+
+    /**
+     * For four rows r: {@code out[out_r .. out_r + 4V) += Σ_k in[in_r + k] · W[panel][k][·][·]}, where
+     * {@code in_r = in0 + r·inStride}, {@code out_r = out0 + r·outStride}, and the panel's weights
+     * start at {@code w[weights]} and span {@code columns} columns. Per column, four weight loads and
+     * four broadcasts feed sixteen FMAs.
+     */
+    static void accumulate4(float[] w, int weights, int columns, float[] in, int in0, int inStride,
+                            float[] out, int out0, int outStride) {
+        int in1 = in0 + inStride;
+        int in2 = in1 + inStride;
+        int in3 = in2 + inStride;
+        int out1 = out0 + outStride;
+        int out2 = out1 + outStride;
+        int out3 = out2 + outStride;
+        FloatVector a00 = FloatVector.fromArray(SPECIES, out, out0);
+        FloatVector a01 = FloatVector.fromArray(SPECIES, out, out0 + LANES);
+        FloatVector a02 = FloatVector.fromArray(SPECIES, out, out0 + 2 * LANES);
+        FloatVector a03 = FloatVector.fromArray(SPECIES, out, out0 + 3 * LANES);
+        FloatVector a10 = FloatVector.fromArray(SPECIES, out, out1);
+        FloatVector a11 = FloatVector.fromArray(SPECIES, out, out1 + LANES);
+        FloatVector a12 = FloatVector.fromArray(SPECIES, out, out1 + 2 * LANES);
+        FloatVector a13 = FloatVector.fromArray(SPECIES, out, out1 + 3 * LANES);
+        FloatVector a20 = FloatVector.fromArray(SPECIES, out, out2);
+        FloatVector a21 = FloatVector.fromArray(SPECIES, out, out2 + LANES);
+        FloatVector a22 = FloatVector.fromArray(SPECIES, out, out2 + 2 * LANES);
+        FloatVector a23 = FloatVector.fromArray(SPECIES, out, out2 + 3 * LANES);
+        FloatVector a30 = FloatVector.fromArray(SPECIES, out, out3);
+        FloatVector a31 = FloatVector.fromArray(SPECIES, out, out3 + LANES);
+        FloatVector a32 = FloatVector.fromArray(SPECIES, out, out3 + 2 * LANES);
+        FloatVector a33 = FloatVector.fromArray(SPECIES, out, out3 + 3 * LANES);
+        for (int k = 0, p = weights; k < columns; k++, p += PANEL_WIDTH) {
+            FloatVector w0 = FloatVector.fromArray(SPECIES, w, p);
+            FloatVector w1 = FloatVector.fromArray(SPECIES, w, p + LANES);
+            FloatVector w2 = FloatVector.fromArray(SPECIES, w, p + 2 * LANES);
+            FloatVector w3 = FloatVector.fromArray(SPECIES, w, p + 3 * LANES);
+            FloatVector x = FloatVector.broadcast(SPECIES, in[in0 + k]);
+            a00 = w0.fma(x, a00);
+            a01 = w1.fma(x, a01);
+            a02 = w2.fma(x, a02);
+            a03 = w3.fma(x, a03);
+            x = FloatVector.broadcast(SPECIES, in[in1 + k]);
+            a10 = w0.fma(x, a10);
+            a11 = w1.fma(x, a11);
+            a12 = w2.fma(x, a12);
+            a13 = w3.fma(x, a13);
+            x = FloatVector.broadcast(SPECIES, in[in2 + k]);
+            a20 = w0.fma(x, a20);
+            a21 = w1.fma(x, a21);
+            a22 = w2.fma(x, a22);
+            a23 = w3.fma(x, a23);
+            x = FloatVector.broadcast(SPECIES, in[in3 + k]);
+            a30 = w0.fma(x, a30);
+            a31 = w1.fma(x, a31);
+            a32 = w2.fma(x, a32);
+            a33 = w3.fma(x, a33);
+        }
+        a00.intoArray(out, out0);
+        a01.intoArray(out, out0 + LANES);
+        a02.intoArray(out, out0 + 2 * LANES);
+        a03.intoArray(out, out0 + 3 * LANES);
+        a10.intoArray(out, out1);
+        a11.intoArray(out, out1 + LANES);
+        a12.intoArray(out, out1 + 2 * LANES);
+        a13.intoArray(out, out1 + 3 * LANES);
+        a20.intoArray(out, out2);
+        a21.intoArray(out, out2 + LANES);
+        a22.intoArray(out, out2 + 2 * LANES);
+        a23.intoArray(out, out2 + 3 * LANES);
+        a30.intoArray(out, out3);
+        a31.intoArray(out, out3 + LANES);
+        a32.intoArray(out, out3 + 2 * LANES);
+        a33.intoArray(out, out3 + 3 * LANES);
     }
 
     /**
      * {@link #accumulate4} with a 6-row tile: 24 accumulators, for CPUs with 32 vector registers.
-     * The same loop at another tile height, written out again on purpose: accumulators must be
-     * local variables for C2 to keep them in registers, so the tile height cannot be a parameter.
+     * The same loop at another tile height, written out again on purpose (see the class comment).
      */
-    static void accumulate6(float[] w, int weights, int columns, float[] in, int in0, int in1, int in2, int in3, int in4, int in5,
-                            float[] gates, int g0, int g1, int g2, int g3, int g4, int g5) {
-        FloatVector a0i = FloatVector.fromArray(SPECIES, gates, g0);
-        FloatVector a0f = FloatVector.fromArray(SPECIES, gates, g0 + LANES);
-        FloatVector a0g = FloatVector.fromArray(SPECIES, gates, g0 + 2 * LANES);
-        FloatVector a0o = FloatVector.fromArray(SPECIES, gates, g0 + 3 * LANES);
-        FloatVector a1i = FloatVector.fromArray(SPECIES, gates, g1);
-        FloatVector a1f = FloatVector.fromArray(SPECIES, gates, g1 + LANES);
-        FloatVector a1g = FloatVector.fromArray(SPECIES, gates, g1 + 2 * LANES);
-        FloatVector a1o = FloatVector.fromArray(SPECIES, gates, g1 + 3 * LANES);
-        FloatVector a2i = FloatVector.fromArray(SPECIES, gates, g2);
-        FloatVector a2f = FloatVector.fromArray(SPECIES, gates, g2 + LANES);
-        FloatVector a2g = FloatVector.fromArray(SPECIES, gates, g2 + 2 * LANES);
-        FloatVector a2o = FloatVector.fromArray(SPECIES, gates, g2 + 3 * LANES);
-        FloatVector a3i = FloatVector.fromArray(SPECIES, gates, g3);
-        FloatVector a3f = FloatVector.fromArray(SPECIES, gates, g3 + LANES);
-        FloatVector a3g = FloatVector.fromArray(SPECIES, gates, g3 + 2 * LANES);
-        FloatVector a3o = FloatVector.fromArray(SPECIES, gates, g3 + 3 * LANES);
-        FloatVector a4i = FloatVector.fromArray(SPECIES, gates, g4);
-        FloatVector a4f = FloatVector.fromArray(SPECIES, gates, g4 + LANES);
-        FloatVector a4g = FloatVector.fromArray(SPECIES, gates, g4 + 2 * LANES);
-        FloatVector a4o = FloatVector.fromArray(SPECIES, gates, g4 + 3 * LANES);
-        FloatVector a5i = FloatVector.fromArray(SPECIES, gates, g5);
-        FloatVector a5f = FloatVector.fromArray(SPECIES, gates, g5 + LANES);
-        FloatVector a5g = FloatVector.fromArray(SPECIES, gates, g5 + 2 * LANES);
-        FloatVector a5o = FloatVector.fromArray(SPECIES, gates, g5 + 3 * LANES);
-        for (int k = 0, p = weights; k < columns; k++, p += STRIDE) {
-            FloatVector wi = FloatVector.fromArray(SPECIES, w, p);
-            FloatVector wf = FloatVector.fromArray(SPECIES, w, p + LANES);
-            FloatVector wg = FloatVector.fromArray(SPECIES, w, p + 2 * LANES);
-            FloatVector wo = FloatVector.fromArray(SPECIES, w, p + 3 * LANES);
+    static void accumulate6(float[] w, int weights, int columns, float[] in, int in0, int inStride,
+                            float[] out, int out0, int outStride) {
+        int in1 = in0 + inStride;
+        int in2 = in1 + inStride;
+        int in3 = in2 + inStride;
+        int in4 = in3 + inStride;
+        int in5 = in4 + inStride;
+        int out1 = out0 + outStride;
+        int out2 = out1 + outStride;
+        int out3 = out2 + outStride;
+        int out4 = out3 + outStride;
+        int out5 = out4 + outStride;
+        FloatVector a00 = FloatVector.fromArray(SPECIES, out, out0);
+        FloatVector a01 = FloatVector.fromArray(SPECIES, out, out0 + LANES);
+        FloatVector a02 = FloatVector.fromArray(SPECIES, out, out0 + 2 * LANES);
+        FloatVector a03 = FloatVector.fromArray(SPECIES, out, out0 + 3 * LANES);
+        FloatVector a10 = FloatVector.fromArray(SPECIES, out, out1);
+        FloatVector a11 = FloatVector.fromArray(SPECIES, out, out1 + LANES);
+        FloatVector a12 = FloatVector.fromArray(SPECIES, out, out1 + 2 * LANES);
+        FloatVector a13 = FloatVector.fromArray(SPECIES, out, out1 + 3 * LANES);
+        FloatVector a20 = FloatVector.fromArray(SPECIES, out, out2);
+        FloatVector a21 = FloatVector.fromArray(SPECIES, out, out2 + LANES);
+        FloatVector a22 = FloatVector.fromArray(SPECIES, out, out2 + 2 * LANES);
+        FloatVector a23 = FloatVector.fromArray(SPECIES, out, out2 + 3 * LANES);
+        FloatVector a30 = FloatVector.fromArray(SPECIES, out, out3);
+        FloatVector a31 = FloatVector.fromArray(SPECIES, out, out3 + LANES);
+        FloatVector a32 = FloatVector.fromArray(SPECIES, out, out3 + 2 * LANES);
+        FloatVector a33 = FloatVector.fromArray(SPECIES, out, out3 + 3 * LANES);
+        FloatVector a40 = FloatVector.fromArray(SPECIES, out, out4);
+        FloatVector a41 = FloatVector.fromArray(SPECIES, out, out4 + LANES);
+        FloatVector a42 = FloatVector.fromArray(SPECIES, out, out4 + 2 * LANES);
+        FloatVector a43 = FloatVector.fromArray(SPECIES, out, out4 + 3 * LANES);
+        FloatVector a50 = FloatVector.fromArray(SPECIES, out, out5);
+        FloatVector a51 = FloatVector.fromArray(SPECIES, out, out5 + LANES);
+        FloatVector a52 = FloatVector.fromArray(SPECIES, out, out5 + 2 * LANES);
+        FloatVector a53 = FloatVector.fromArray(SPECIES, out, out5 + 3 * LANES);
+        for (int k = 0, p = weights; k < columns; k++, p += PANEL_WIDTH) {
+            FloatVector w0 = FloatVector.fromArray(SPECIES, w, p);
+            FloatVector w1 = FloatVector.fromArray(SPECIES, w, p + LANES);
+            FloatVector w2 = FloatVector.fromArray(SPECIES, w, p + 2 * LANES);
+            FloatVector w3 = FloatVector.fromArray(SPECIES, w, p + 3 * LANES);
             FloatVector x = FloatVector.broadcast(SPECIES, in[in0 + k]);
-            a0i = wi.fma(x, a0i);
-            a0f = wf.fma(x, a0f);
-            a0g = wg.fma(x, a0g);
-            a0o = wo.fma(x, a0o);
+            a00 = w0.fma(x, a00);
+            a01 = w1.fma(x, a01);
+            a02 = w2.fma(x, a02);
+            a03 = w3.fma(x, a03);
             x = FloatVector.broadcast(SPECIES, in[in1 + k]);
-            a1i = wi.fma(x, a1i);
-            a1f = wf.fma(x, a1f);
-            a1g = wg.fma(x, a1g);
-            a1o = wo.fma(x, a1o);
+            a10 = w0.fma(x, a10);
+            a11 = w1.fma(x, a11);
+            a12 = w2.fma(x, a12);
+            a13 = w3.fma(x, a13);
             x = FloatVector.broadcast(SPECIES, in[in2 + k]);
-            a2i = wi.fma(x, a2i);
-            a2f = wf.fma(x, a2f);
-            a2g = wg.fma(x, a2g);
-            a2o = wo.fma(x, a2o);
+            a20 = w0.fma(x, a20);
+            a21 = w1.fma(x, a21);
+            a22 = w2.fma(x, a22);
+            a23 = w3.fma(x, a23);
             x = FloatVector.broadcast(SPECIES, in[in3 + k]);
-            a3i = wi.fma(x, a3i);
-            a3f = wf.fma(x, a3f);
-            a3g = wg.fma(x, a3g);
-            a3o = wo.fma(x, a3o);
+            a30 = w0.fma(x, a30);
+            a31 = w1.fma(x, a31);
+            a32 = w2.fma(x, a32);
+            a33 = w3.fma(x, a33);
             x = FloatVector.broadcast(SPECIES, in[in4 + k]);
-            a4i = wi.fma(x, a4i);
-            a4f = wf.fma(x, a4f);
-            a4g = wg.fma(x, a4g);
-            a4o = wo.fma(x, a4o);
+            a40 = w0.fma(x, a40);
+            a41 = w1.fma(x, a41);
+            a42 = w2.fma(x, a42);
+            a43 = w3.fma(x, a43);
             x = FloatVector.broadcast(SPECIES, in[in5 + k]);
-            a5i = wi.fma(x, a5i);
-            a5f = wf.fma(x, a5f);
-            a5g = wg.fma(x, a5g);
-            a5o = wo.fma(x, a5o);
+            a50 = w0.fma(x, a50);
+            a51 = w1.fma(x, a51);
+            a52 = w2.fma(x, a52);
+            a53 = w3.fma(x, a53);
         }
-        a0i.intoArray(gates, g0);
-        a0f.intoArray(gates, g0 + LANES);
-        a0g.intoArray(gates, g0 + 2 * LANES);
-        a0o.intoArray(gates, g0 + 3 * LANES);
-        a1i.intoArray(gates, g1);
-        a1f.intoArray(gates, g1 + LANES);
-        a1g.intoArray(gates, g1 + 2 * LANES);
-        a1o.intoArray(gates, g1 + 3 * LANES);
-        a2i.intoArray(gates, g2);
-        a2f.intoArray(gates, g2 + LANES);
-        a2g.intoArray(gates, g2 + 2 * LANES);
-        a2o.intoArray(gates, g2 + 3 * LANES);
-        a3i.intoArray(gates, g3);
-        a3f.intoArray(gates, g3 + LANES);
-        a3g.intoArray(gates, g3 + 2 * LANES);
-        a3o.intoArray(gates, g3 + 3 * LANES);
-        a4i.intoArray(gates, g4);
-        a4f.intoArray(gates, g4 + LANES);
-        a4g.intoArray(gates, g4 + 2 * LANES);
-        a4o.intoArray(gates, g4 + 3 * LANES);
-        a5i.intoArray(gates, g5);
-        a5f.intoArray(gates, g5 + LANES);
-        a5g.intoArray(gates, g5 + 2 * LANES);
-        a5o.intoArray(gates, g5 + 3 * LANES);
+        a00.intoArray(out, out0);
+        a01.intoArray(out, out0 + LANES);
+        a02.intoArray(out, out0 + 2 * LANES);
+        a03.intoArray(out, out0 + 3 * LANES);
+        a10.intoArray(out, out1);
+        a11.intoArray(out, out1 + LANES);
+        a12.intoArray(out, out1 + 2 * LANES);
+        a13.intoArray(out, out1 + 3 * LANES);
+        a20.intoArray(out, out2);
+        a21.intoArray(out, out2 + LANES);
+        a22.intoArray(out, out2 + 2 * LANES);
+        a23.intoArray(out, out2 + 3 * LANES);
+        a30.intoArray(out, out3);
+        a31.intoArray(out, out3 + LANES);
+        a32.intoArray(out, out3 + 2 * LANES);
+        a33.intoArray(out, out3 + 3 * LANES);
+        a40.intoArray(out, out4);
+        a41.intoArray(out, out4 + LANES);
+        a42.intoArray(out, out4 + 2 * LANES);
+        a43.intoArray(out, out4 + 3 * LANES);
+        a50.intoArray(out, out5);
+        a51.intoArray(out, out5 + LANES);
+        a52.intoArray(out, out5 + 2 * LANES);
+        a53.intoArray(out, out5 + 3 * LANES);
     }
 
     /**
@@ -197,40 +331,224 @@ final class GateBlocks {
      * columns) keep eight FMA chains in flight, so the loop is limited by the weight stream rather
      * than by FMA latency.
      */
-    static void accumulate1(float[] w, int weights, int columns, float[] in, int in0, float[] gates, int g0) {
-        FloatVector ei = FloatVector.fromArray(SPECIES, gates, g0);
-        FloatVector ef = FloatVector.fromArray(SPECIES, gates, g0 + LANES);
-        FloatVector eg = FloatVector.fromArray(SPECIES, gates, g0 + 2 * LANES);
-        FloatVector eo = FloatVector.fromArray(SPECIES, gates, g0 + 3 * LANES);
-        FloatVector oi = FloatVector.zero(SPECIES);
-        FloatVector of = FloatVector.zero(SPECIES);
-        FloatVector og = FloatVector.zero(SPECIES);
-        FloatVector oo = FloatVector.zero(SPECIES);
+    static void accumulate1(float[] w, int weights, int columns, float[] in, int in0, float[] out, int out0) {
+        FloatVector e0 = FloatVector.fromArray(SPECIES, out, out0);
+        FloatVector e1 = FloatVector.fromArray(SPECIES, out, out0 + LANES);
+        FloatVector e2 = FloatVector.fromArray(SPECIES, out, out0 + 2 * LANES);
+        FloatVector e3 = FloatVector.fromArray(SPECIES, out, out0 + 3 * LANES);
+        FloatVector o0 = FloatVector.zero(SPECIES);
+        FloatVector o1 = FloatVector.zero(SPECIES);
+        FloatVector o2 = FloatVector.zero(SPECIES);
+        FloatVector o3 = FloatVector.zero(SPECIES);
         int k = 0;
         int p = weights;
-        for (; k + 1 < columns; k += 2, p += 2 * STRIDE) {
+        for (; k + 1 < columns; k += 2, p += 2 * PANEL_WIDTH) {
             FloatVector x = FloatVector.broadcast(SPECIES, in[in0 + k]);
-            ei = FloatVector.fromArray(SPECIES, w, p).fma(x, ei);
-            ef = FloatVector.fromArray(SPECIES, w, p + LANES).fma(x, ef);
-            eg = FloatVector.fromArray(SPECIES, w, p + 2 * LANES).fma(x, eg);
-            eo = FloatVector.fromArray(SPECIES, w, p + 3 * LANES).fma(x, eo);
+            e0 = FloatVector.fromArray(SPECIES, w, p).fma(x, e0);
+            e1 = FloatVector.fromArray(SPECIES, w, p + LANES).fma(x, e1);
+            e2 = FloatVector.fromArray(SPECIES, w, p + 2 * LANES).fma(x, e2);
+            e3 = FloatVector.fromArray(SPECIES, w, p + 3 * LANES).fma(x, e3);
             FloatVector y = FloatVector.broadcast(SPECIES, in[in0 + k + 1]);
-            oi = FloatVector.fromArray(SPECIES, w, p + STRIDE).fma(y, oi);
-            of = FloatVector.fromArray(SPECIES, w, p + STRIDE + LANES).fma(y, of);
-            og = FloatVector.fromArray(SPECIES, w, p + STRIDE + 2 * LANES).fma(y, og);
-            oo = FloatVector.fromArray(SPECIES, w, p + STRIDE + 3 * LANES).fma(y, oo);
+            o0 = FloatVector.fromArray(SPECIES, w, p + PANEL_WIDTH).fma(y, o0);
+            o1 = FloatVector.fromArray(SPECIES, w, p + PANEL_WIDTH + LANES).fma(y, o1);
+            o2 = FloatVector.fromArray(SPECIES, w, p + PANEL_WIDTH + 2 * LANES).fma(y, o2);
+            o3 = FloatVector.fromArray(SPECIES, w, p + PANEL_WIDTH + 3 * LANES).fma(y, o3);
         }
         if (k < columns) {
             FloatVector x = FloatVector.broadcast(SPECIES, in[in0 + k]);
-            ei = FloatVector.fromArray(SPECIES, w, p).fma(x, ei);
-            ef = FloatVector.fromArray(SPECIES, w, p + LANES).fma(x, ef);
-            eg = FloatVector.fromArray(SPECIES, w, p + 2 * LANES).fma(x, eg);
-            eo = FloatVector.fromArray(SPECIES, w, p + 3 * LANES).fma(x, eo);
+            e0 = FloatVector.fromArray(SPECIES, w, p).fma(x, e0);
+            e1 = FloatVector.fromArray(SPECIES, w, p + LANES).fma(x, e1);
+            e2 = FloatVector.fromArray(SPECIES, w, p + 2 * LANES).fma(x, e2);
+            e3 = FloatVector.fromArray(SPECIES, w, p + 3 * LANES).fma(x, e3);
         }
-        ei.add(oi).intoArray(gates, g0);
-        ef.add(of).intoArray(gates, g0 + LANES);
-        eg.add(og).intoArray(gates, g0 + 2 * LANES);
-        eo.add(oo).intoArray(gates, g0 + 3 * LANES);
+        e0.add(o0).intoArray(out, out0);
+        e1.add(o1).intoArray(out, out0 + LANES);
+        e2.add(o2).intoArray(out, out0 + 2 * LANES);
+        e3.add(o3).intoArray(out, out0 + 3 * LANES);
+    }
+
+    /**
+     * The GRU's three-gate tile for four rows (see {@link #gruRows}): r and z accumulate onto the
+     * gate rows, n starts from {@code b_hn} ({@code bhn[bias]}) and goes to {@code hn}. Per column,
+     * three weight loads and four broadcasts feed twelve FMAs.
+     */
+    static void gruAccumulate4(float[] w, int weights, int columns, float[] in, int in0, int inStride,
+                               float[] gates, int g0, int gateStride, float[] bhn, int bias,
+                               float[] hn, int n0, int nStride) {
+        int in1 = in0 + inStride;
+        int in2 = in1 + inStride;
+        int in3 = in2 + inStride;
+        int g1 = g0 + gateStride;
+        int g2 = g1 + gateStride;
+        int g3 = g2 + gateStride;
+        int n1 = n0 + nStride;
+        int n2 = n1 + nStride;
+        int n3 = n2 + nStride;
+        FloatVector recurrentBias = FloatVector.fromArray(SPECIES, bhn, bias);
+        FloatVector a0r = FloatVector.fromArray(SPECIES, gates, g0);
+        FloatVector a0z = FloatVector.fromArray(SPECIES, gates, g0 + LANES);
+        FloatVector a0n = recurrentBias;
+        FloatVector a1r = FloatVector.fromArray(SPECIES, gates, g1);
+        FloatVector a1z = FloatVector.fromArray(SPECIES, gates, g1 + LANES);
+        FloatVector a1n = recurrentBias;
+        FloatVector a2r = FloatVector.fromArray(SPECIES, gates, g2);
+        FloatVector a2z = FloatVector.fromArray(SPECIES, gates, g2 + LANES);
+        FloatVector a2n = recurrentBias;
+        FloatVector a3r = FloatVector.fromArray(SPECIES, gates, g3);
+        FloatVector a3z = FloatVector.fromArray(SPECIES, gates, g3 + LANES);
+        FloatVector a3n = recurrentBias;
+        for (int k = 0, p = weights; k < columns; k++, p += GRU_STRIDE) {
+            FloatVector wr = FloatVector.fromArray(SPECIES, w, p);
+            FloatVector wz = FloatVector.fromArray(SPECIES, w, p + LANES);
+            FloatVector wn = FloatVector.fromArray(SPECIES, w, p + 2 * LANES);
+            FloatVector x = FloatVector.broadcast(SPECIES, in[in0 + k]);
+            a0r = wr.fma(x, a0r);
+            a0z = wz.fma(x, a0z);
+            a0n = wn.fma(x, a0n);
+            x = FloatVector.broadcast(SPECIES, in[in1 + k]);
+            a1r = wr.fma(x, a1r);
+            a1z = wz.fma(x, a1z);
+            a1n = wn.fma(x, a1n);
+            x = FloatVector.broadcast(SPECIES, in[in2 + k]);
+            a2r = wr.fma(x, a2r);
+            a2z = wz.fma(x, a2z);
+            a2n = wn.fma(x, a2n);
+            x = FloatVector.broadcast(SPECIES, in[in3 + k]);
+            a3r = wr.fma(x, a3r);
+            a3z = wz.fma(x, a3z);
+            a3n = wn.fma(x, a3n);
+        }
+        a0r.intoArray(gates, g0);
+        a0z.intoArray(gates, g0 + LANES);
+        a0n.intoArray(hn, n0);
+        a1r.intoArray(gates, g1);
+        a1z.intoArray(gates, g1 + LANES);
+        a1n.intoArray(hn, n1);
+        a2r.intoArray(gates, g2);
+        a2z.intoArray(gates, g2 + LANES);
+        a2n.intoArray(hn, n2);
+        a3r.intoArray(gates, g3);
+        a3z.intoArray(gates, g3 + LANES);
+        a3n.intoArray(hn, n3);
+    }
+
+    /** {@link #gruAccumulate4} with a 6-row tile (18 accumulators), written out for the same reason. */
+    static void gruAccumulate6(float[] w, int weights, int columns, float[] in, int in0, int inStride,
+                               float[] gates, int g0, int gateStride, float[] bhn, int bias,
+                               float[] hn, int n0, int nStride) {
+        int in1 = in0 + inStride;
+        int in2 = in1 + inStride;
+        int in3 = in2 + inStride;
+        int in4 = in3 + inStride;
+        int in5 = in4 + inStride;
+        int g1 = g0 + gateStride;
+        int g2 = g1 + gateStride;
+        int g3 = g2 + gateStride;
+        int g4 = g3 + gateStride;
+        int g5 = g4 + gateStride;
+        int n1 = n0 + nStride;
+        int n2 = n1 + nStride;
+        int n3 = n2 + nStride;
+        int n4 = n3 + nStride;
+        int n5 = n4 + nStride;
+        FloatVector recurrentBias = FloatVector.fromArray(SPECIES, bhn, bias);
+        FloatVector a0r = FloatVector.fromArray(SPECIES, gates, g0);
+        FloatVector a0z = FloatVector.fromArray(SPECIES, gates, g0 + LANES);
+        FloatVector a0n = recurrentBias;
+        FloatVector a1r = FloatVector.fromArray(SPECIES, gates, g1);
+        FloatVector a1z = FloatVector.fromArray(SPECIES, gates, g1 + LANES);
+        FloatVector a1n = recurrentBias;
+        FloatVector a2r = FloatVector.fromArray(SPECIES, gates, g2);
+        FloatVector a2z = FloatVector.fromArray(SPECIES, gates, g2 + LANES);
+        FloatVector a2n = recurrentBias;
+        FloatVector a3r = FloatVector.fromArray(SPECIES, gates, g3);
+        FloatVector a3z = FloatVector.fromArray(SPECIES, gates, g3 + LANES);
+        FloatVector a3n = recurrentBias;
+        FloatVector a4r = FloatVector.fromArray(SPECIES, gates, g4);
+        FloatVector a4z = FloatVector.fromArray(SPECIES, gates, g4 + LANES);
+        FloatVector a4n = recurrentBias;
+        FloatVector a5r = FloatVector.fromArray(SPECIES, gates, g5);
+        FloatVector a5z = FloatVector.fromArray(SPECIES, gates, g5 + LANES);
+        FloatVector a5n = recurrentBias;
+        for (int k = 0, p = weights; k < columns; k++, p += GRU_STRIDE) {
+            FloatVector wr = FloatVector.fromArray(SPECIES, w, p);
+            FloatVector wz = FloatVector.fromArray(SPECIES, w, p + LANES);
+            FloatVector wn = FloatVector.fromArray(SPECIES, w, p + 2 * LANES);
+            FloatVector x = FloatVector.broadcast(SPECIES, in[in0 + k]);
+            a0r = wr.fma(x, a0r);
+            a0z = wz.fma(x, a0z);
+            a0n = wn.fma(x, a0n);
+            x = FloatVector.broadcast(SPECIES, in[in1 + k]);
+            a1r = wr.fma(x, a1r);
+            a1z = wz.fma(x, a1z);
+            a1n = wn.fma(x, a1n);
+            x = FloatVector.broadcast(SPECIES, in[in2 + k]);
+            a2r = wr.fma(x, a2r);
+            a2z = wz.fma(x, a2z);
+            a2n = wn.fma(x, a2n);
+            x = FloatVector.broadcast(SPECIES, in[in3 + k]);
+            a3r = wr.fma(x, a3r);
+            a3z = wz.fma(x, a3z);
+            a3n = wn.fma(x, a3n);
+            x = FloatVector.broadcast(SPECIES, in[in4 + k]);
+            a4r = wr.fma(x, a4r);
+            a4z = wz.fma(x, a4z);
+            a4n = wn.fma(x, a4n);
+            x = FloatVector.broadcast(SPECIES, in[in5 + k]);
+            a5r = wr.fma(x, a5r);
+            a5z = wz.fma(x, a5z);
+            a5n = wn.fma(x, a5n);
+        }
+        a0r.intoArray(gates, g0);
+        a0z.intoArray(gates, g0 + LANES);
+        a0n.intoArray(hn, n0);
+        a1r.intoArray(gates, g1);
+        a1z.intoArray(gates, g1 + LANES);
+        a1n.intoArray(hn, n1);
+        a2r.intoArray(gates, g2);
+        a2z.intoArray(gates, g2 + LANES);
+        a2n.intoArray(hn, n2);
+        a3r.intoArray(gates, g3);
+        a3z.intoArray(gates, g3 + LANES);
+        a3n.intoArray(hn, n3);
+        a4r.intoArray(gates, g4);
+        a4z.intoArray(gates, g4 + LANES);
+        a4n.intoArray(hn, n4);
+        a5r.intoArray(gates, g5);
+        a5z.intoArray(gates, g5 + LANES);
+        a5n.intoArray(hn, n5);
+    }
+
+    /** The one-row form of {@link #gruAccumulate4}, with even and odd columns in separate chains as in {@link #accumulate1}. */
+    static void gruAccumulate1(float[] w, int weights, int columns, float[] in, int in0, float[] gates, int g0,
+                               float[] bhn, int bias, float[] hn, int n0) {
+        FloatVector er = FloatVector.fromArray(SPECIES, gates, g0);
+        FloatVector ez = FloatVector.fromArray(SPECIES, gates, g0 + LANES);
+        FloatVector en = FloatVector.fromArray(SPECIES, bhn, bias);
+        FloatVector or = FloatVector.zero(SPECIES);
+        FloatVector oz = FloatVector.zero(SPECIES);
+        FloatVector on = FloatVector.zero(SPECIES);
+        int k = 0;
+        int p = weights;
+        for (; k + 1 < columns; k += 2, p += 2 * GRU_STRIDE) {
+            FloatVector x = FloatVector.broadcast(SPECIES, in[in0 + k]);
+            er = FloatVector.fromArray(SPECIES, w, p).fma(x, er);
+            ez = FloatVector.fromArray(SPECIES, w, p + LANES).fma(x, ez);
+            en = FloatVector.fromArray(SPECIES, w, p + 2 * LANES).fma(x, en);
+            FloatVector y = FloatVector.broadcast(SPECIES, in[in0 + k + 1]);
+            or = FloatVector.fromArray(SPECIES, w, p + GRU_STRIDE).fma(y, or);
+            oz = FloatVector.fromArray(SPECIES, w, p + GRU_STRIDE + LANES).fma(y, oz);
+            on = FloatVector.fromArray(SPECIES, w, p + GRU_STRIDE + 2 * LANES).fma(y, on);
+        }
+        if (k < columns) {
+            FloatVector x = FloatVector.broadcast(SPECIES, in[in0 + k]);
+            er = FloatVector.fromArray(SPECIES, w, p).fma(x, er);
+            ez = FloatVector.fromArray(SPECIES, w, p + LANES).fma(x, ez);
+            en = FloatVector.fromArray(SPECIES, w, p + 2 * LANES).fma(x, en);
+        }
+        er.add(or).intoArray(gates, g0);
+        ez.add(oz).intoArray(gates, g0 + LANES);
+        en.add(on).intoArray(hn, n0);
     }
 
     /**
@@ -253,7 +571,7 @@ final class GateBlocks {
             candidate.intoArray(scratch, rawG + r * LANES);
             candidate.abs().mul(-2f).intoArray(gates, g);
         }
-        VectorMath.sigmoidInPlace(gates, g0, gateStride, rows, STRIDE);
+        VectorMath.sigmoidInPlace(gates, g0, gateStride, rows, 4 * LANES);
         for (int r = 0; r < rows; r++) {
             int g = g0 + r * gateStride;
             int s = s0 + r * stateStride;
@@ -284,6 +602,36 @@ final class GateBlocks {
             FloatVector small = x.mul(z).fma(p, x).blend(x, x.compare(VectorOperators.EQ, 0f));
             FloatVector tanhC = large.blend(small, x.abs().compare(VectorOperators.LT, VectorMath.TANH_SMALL));
             o.mul(tanhC).intoArray(h, s0 + r * stateStride);
+        }
+    }
+
+    /**
+     * The fused GRU cell update for one block of V units over {@code rows} batch rows, PyTorch's
+     * form: from the gate rows ({@code gates[g0 + r·gateStride]}, layout [3][V]: r and z with both
+     * sums and biases, n with its input sum and {@code b_in}) and the n gate's recurrent sum
+     * {@code hn = W_hn h + b_hn},
+     * {@code n = tanh(n_x + σ(r)·hn)}, {@code h' = (1 − σ(z))·n + σ(z)·h}. Rows of hn, h and
+     * hNext at {@code s0 + r·stateStride}. Array passes as in {@link #cells}; padded lanes have
+     * zero sums and zero state, so n = 0 there and h' stays 0. {@code scratch} holds at least
+     * 2·V·rows floats.
+     */
+    static void gruCells(float[] gates, int g0, int gateStride, int rows, float[] hn, float[] h, float[] hNext,
+                         int s0, int stateStride, float[] scratch) {
+        int count = rows * LANES;
+        VectorMath.sigmoidInPlace(gates, g0, gateStride, rows, 2 * LANES);
+        for (int r = 0; r < rows; r++) {
+            int g = g0 + r * gateStride;
+            FloatVector reset = FloatVector.fromArray(SPECIES, gates, g);
+            FloatVector inputSum = FloatVector.fromArray(SPECIES, gates, g + 2 * LANES);
+            reset.fma(FloatVector.fromArray(SPECIES, hn, s0 + r * stateStride), inputSum).intoArray(scratch, r * LANES);
+        }
+        VectorMath.tanhInPlace(scratch, 0, count, scratch, count);
+        for (int r = 0; r < rows; r++) {
+            int s = s0 + r * stateStride;
+            FloatVector update = FloatVector.fromArray(SPECIES, gates, g0 + r * gateStride + LANES);
+            FloatVector candidate = FloatVector.fromArray(SPECIES, scratch, r * LANES);
+            FloatVector keep = update.mul(FloatVector.fromArray(SPECIES, h, s));
+            update.neg().add(1f).fma(candidate, keep).intoArray(hNext, s);
         }
     }
 }

@@ -56,7 +56,7 @@ public final class SimdBackend implements LstmBackend {
 
     @Override
     public Set<Feature> features() {
-        return EnumSet.of(Feature.BIDIRECTIONAL, Feature.VARIABLE_LENGTHS);
+        return EnumSet.of(Feature.BIDIRECTIONAL, Feature.PROJECTION, Feature.VARIABLE_LENGTHS, Feature.GRU_CELL);
     }
 
     @Override

@@ -44,6 +44,22 @@ final class VectorMath {
     static final float TANH_P3 = 1.33314422036e-1f;
     static final float TANH_P4 = -3.33332819422e-1f;
 
+    /*
+     * Vector constants are static finals, which C2 folds: a helper returning a broadcast would be a
+     * vector crossing a method boundary, boxed whenever C2 declines to inline it (it did, in the
+     * GRU's epilogue, once tanhInPlace had inlined sigmoidInPlace).
+     */
+    private static final FloatVector MINUS_LN2_HI = FloatVector.broadcast(SPECIES, -LN2_HI);
+    private static final FloatVector MINUS_LN2_LO = FloatVector.broadcast(SPECIES, -LN2_LO);
+    /** e^r's polynomial from r² on: the minimax coefficients of Cephes' expf (the first two are scalars in the code). */
+    private static final FloatVector EXP_P2 = FloatVector.broadcast(SPECIES, 8.3334519073e-3f);
+    private static final FloatVector EXP_P3 = FloatVector.broadcast(SPECIES, 4.1665795894e-2f);
+    private static final FloatVector EXP_P4 = FloatVector.broadcast(SPECIES, 1.6666665459e-1f);
+    private static final FloatVector EXP_P5 = FloatVector.broadcast(SPECIES, 5.0000001201e-1f);
+    private static final FloatVector TANH_P2_V = FloatVector.broadcast(SPECIES, TANH_P2);
+    private static final FloatVector TANH_P3_V = FloatVector.broadcast(SPECIES, TANH_P3);
+    private static final FloatVector TANH_P4_V = FloatVector.broadcast(SPECIES, TANH_P4);
+
     private VectorMath() {
     }
 
@@ -66,13 +82,13 @@ final class VectorMath {
             FloatVector x = FloatVector.fromArray(SPECIES, a, at).neg();
             FloatVector clamped = x.max(EXP_MIN).min(EXP_MAX);
             FloatVector n = clamped.mul(LOG2E).add(ROUNDER).sub(ROUNDER);
-            FloatVector r = n.fma(splat(-LN2_HI), clamped);
-            r = n.fma(splat(-LN2_LO), r);
+            FloatVector r = n.fma(MINUS_LN2_HI, clamped);
+            r = n.fma(MINUS_LN2_LO, r);
             FloatVector p = r.fma(1.9875691500e-4f, 1.3981999507e-3f);
-            p = p.fma(r, splat(8.3334519073e-3f));
-            p = p.fma(r, splat(4.1665795894e-2f));
-            p = p.fma(r, splat(1.6666665459e-1f));
-            p = p.fma(r, splat(5.0000001201e-1f));
+            p = p.fma(r, EXP_P2);
+            p = p.fma(r, EXP_P3);
+            p = p.fma(r, EXP_P4);
+            p = p.fma(r, EXP_P5);
             p = p.mul(r.mul(r)).add(r).add(one);
             IntVector exponent = ((IntVector) n.convert(VectorOperators.F2I, 0)).add(127).lanewise(VectorOperators.LSHL, 23);
             // The clamp bounds e^-x to [1.2e-38, 3.4e38]: σ then rounds to 1 above and is below
@@ -84,34 +100,27 @@ final class VectorMath {
     }
 
     /**
-     * tanh(x) from {@code s} = σ(−2|x|): for |x| ≥ 0.625, sign(x)·(1 − 2s), free of cancellation;
-     * below, x + x·z·P(z) with z = x² (the minimax coefficients of Cephes' tanhf), accurate in
-     * relative terms down to tiny x. Small enough for C2 to inline at every hot call site.
+     * {@code a[i] = tanh(a[i])} for {@code count} values from {@code from}, using
+     * {@code scratch[at, at + count)}. From s = σ(−2|x|): for |x| ≥ 0.625, sign(x)·(1 − 2s), free
+     * of cancellation; below, x + x·z·P(z) with z = x² (the minimax coefficients of Cephes' tanhf),
+     * accurate in relative terms down to tiny x. Written inside the loop, not as a helper taking
+     * vectors (see the class comment).
      */
-    static FloatVector tanhFromSigmoid(FloatVector x, FloatVector s) {
-        FloatVector large = s.mul(-2f).add(1f);
-        large = large.blend(large.neg(), x.compare(VectorOperators.LT, 0f));
-        FloatVector z = x.mul(x);
-        FloatVector p = z.fma(TANH_P0, TANH_P1).fma(z, splat(TANH_P2)).fma(z, splat(TANH_P3)).fma(z, splat(TANH_P4));
-        // The blend with x keeps the sign of zero: tanh(-0) = -0, as Math.tanh gives.
-        FloatVector small = x.mul(z).fma(p, x).blend(x, x.compare(VectorOperators.EQ, 0f));
-        // NaN fails the comparison and takes the large form, which is NaN too.
-        return large.blend(small, x.abs().compare(VectorOperators.LT, TANH_SMALL));
-    }
-
-    /** {@code a[i] = tanh(a[i])}, using {@code scratch[0, count)}. */
-    static void tanhInPlace(float[] a, int from, int count, float[] scratch) {
+    static void tanhInPlace(float[] a, int from, int count, float[] scratch, int at) {
         for (int i = 0; i < count; i += LANES) {
-            FloatVector.fromArray(SPECIES, a, from + i).abs().mul(-2f).intoArray(scratch, i);
+            FloatVector.fromArray(SPECIES, a, from + i).abs().mul(-2f).intoArray(scratch, at + i);
         }
-        sigmoidInPlace(scratch, 0, count);
+        sigmoidInPlace(scratch, at, count);
         for (int i = 0; i < count; i += LANES) {
             FloatVector x = FloatVector.fromArray(SPECIES, a, from + i);
-            tanhFromSigmoid(x, FloatVector.fromArray(SPECIES, scratch, i)).intoArray(a, from + i);
+            FloatVector large = FloatVector.fromArray(SPECIES, scratch, at + i).mul(-2f).add(1f);
+            large = large.blend(large.neg(), x.compare(VectorOperators.LT, 0f));
+            FloatVector z = x.mul(x);
+            FloatVector p = z.fma(TANH_P0, TANH_P1).fma(z, TANH_P2_V).fma(z, TANH_P3_V).fma(z, TANH_P4_V);
+            // The blend with x keeps the sign of zero: tanh(-0) = -0, as Math.tanh gives.
+            FloatVector small = x.mul(z).fma(p, x).blend(x, x.compare(VectorOperators.EQ, 0f));
+            // NaN fails the comparison and takes the large form, which is NaN too.
+            large.blend(small, x.abs().compare(VectorOperators.LT, TANH_SMALL)).intoArray(a, from + i);
         }
-    }
-
-    private static FloatVector splat(float v) {
-        return FloatVector.broadcast(SPECIES, v);
     }
 }

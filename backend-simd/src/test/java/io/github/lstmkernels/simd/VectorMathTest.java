@@ -16,7 +16,7 @@ class VectorMathTest {
     }
 
     private static final ArrayFunction SIGMOID = a -> VectorMath.sigmoidInPlace(a, 0, a.length);
-    private static final ArrayFunction TANH = a -> VectorMath.tanhInPlace(a, 0, a.length, new float[a.length]);
+    private static final ArrayFunction TANH = a -> VectorMath.tanhInPlace(a, 0, a.length, new float[a.length], 0);
 
     private static double maxUlpError(ArrayFunction f, DoubleUnaryOperator reference, float lo, float hi, int count) {
         int n = (count + LANES - 1) / LANES * LANES;
