@@ -13,6 +13,7 @@ package io.github.lstmkernels.spi;
  */
 public final class BatchSchedule {
     private int[] lengths = new int[0];
+    private int[] incoming = new int[0];
     /** order[i]: the caller's batch row that sorted row i holds. */
     private int[] order = new int[0];
     private int[] segmentStart = new int[0];
@@ -30,6 +31,23 @@ public final class BatchSchedule {
      * @throws IllegalArgumentException naming the batch index and value of a bad length
      */
     void load(int[] callerLengths, int seqLen, int batch) {
+        // Checked in a copy first: a refused call leaves the schedule of the last accepted one intact
+        // (a training state still needs it for its backward pass).
+        if (callerLengths != null) {
+            if (callerLengths.length != batch) {
+                throw new IllegalArgumentException("lengths: expected " + batch + " entries [B=" + batch + "], got "
+                        + callerLengths.length);
+            }
+            if (incoming.length < batch) {
+                incoming = new int[batch];
+            }
+            System.arraycopy(callerLengths, 0, incoming, 0, batch);
+            for (int b = 0; b < batch; b++) {
+                if (incoming[b] < 1 || incoming[b] > seqLen) {
+                    throw new IllegalArgumentException("lengths[" + b + "] = " + incoming[b] + " is outside [1, T=" + seqLen + "]");
+                }
+            }
+        }
         this.seqLen = seqLen;
         this.batch = batch;
         packed = false;
@@ -41,17 +59,9 @@ public final class BatchSchedule {
         if (callerLengths == null) {
             return;
         }
-        if (callerLengths.length != batch) {
-            throw new IllegalArgumentException("lengths: expected " + batch + " entries [B=" + batch + "], got "
-                    + callerLengths.length);
-        }
-        System.arraycopy(callerLengths, 0, lengths, 0, batch);
+        System.arraycopy(incoming, 0, lengths, 0, batch);
         for (int b = 0; b < batch; b++) {
-            int length = lengths[b];
-            if (length < 1 || length > seqLen) {
-                throw new IllegalArgumentException("lengths[" + b + "] = " + length + " is outside [1, T=" + seqLen + "]");
-            }
-            packed |= length != seqLen;
+            packed |= lengths[b] != seqLen;
         }
         if (!packed) {
             return;
