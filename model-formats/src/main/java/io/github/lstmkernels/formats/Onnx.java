@@ -184,15 +184,6 @@ final class Onnx {
         TensorInfo w = tensor(file, graph, inputs, 1, "W");
         TensorInfo r = tensor(file, graph, inputs, 2, "R");
         TensorInfo b = inputs.size() > 3 && !inputs.get(3).isEmpty() ? tensor(file, graph, inputs, 3, "B") : null;
-        if (lstm && inputs.size() > 7 && !inputs.get(7).isEmpty()) {
-            TensorInfo p = tensor(file, graph, inputs, 7, "P");
-            for (float v : values(p)) {
-                if (v != 0) {
-                    throw new IllegalArgumentException("input P (peepholes) '" + Json.shorten(p.name) + "' is refused: "
-                            + "PyTorch's LSTM has no peephole connections");
-                }
-            }
-        }
         rank(w, 3);
         rank(r, 3);
         long hidden = r.dims[2];
@@ -209,6 +200,17 @@ final class Onnx {
         expect(r, new long[] {directions, gates * hidden, hidden}, "[num_directions, " + gates + "*hidden_size, hidden_size]");
         if (b != null) {
             expect(b, new long[] {directions, 2 * gates * hidden}, "[num_directions, " + 2 * gates + "*hidden_size]");
+        }
+        if (lstm && inputs.size() > 7 && !inputs.get(7).isEmpty()) {
+            // All-zero peepholes are PyTorch's cell; any other value is not.
+            TensorInfo p = tensor(file, graph, inputs, 7, "P (peepholes)");
+            expect(p, new long[] {directions, 3 * hidden}, "[num_directions, 3*hidden_size]");
+            for (float v : values(p)) {
+                if (v != 0) {
+                    throw new IllegalArgumentException("input P (peepholes) '" + Json.shorten(p.name) + "' is refused: "
+                            + "PyTorch's LSTM has no peephole connections");
+                }
+            }
         }
         if (inputSize < 1 || inputSize > Integer.MAX_VALUE) {
             throw new IllegalArgumentException("input W " + Arrays.toString(w.dims) + " gives input size " + inputSize);
