@@ -78,13 +78,14 @@ final class Safetensors {
                 }
             }
             if (selected.isEmpty()) {
-                throw fail(file, "no tensor name starts with '" + prefix + "'; the file has " + names(entries));
+                throw fail(file, "no tensor name starts with '" + prefix + "'; the file has " + names(entries)
+                        + prefixHint(entries, prefix));
             }
             LstmConfig config;
             try {
                 config = StateDictLayout.infer(shapes, prefix);
             } catch (IllegalArgumentException e) {
-                throw fail(file, e.getMessage());
+                throw fail(file, e.getMessage() + prefixHint(entries, prefix));
             }
             Map<String, float[]> stateDict = new LinkedHashMap<>();
             for (Map.Entry<String, Entry> s : selected.entrySet()) {
@@ -229,6 +230,14 @@ final class Safetensors {
         } catch (CharacterCodingException e) {
             throw fail(file, "header is not valid UTF-8 (" + e.getMessage() + ")");
         }
+    }
+
+    /** Where the file's recurrent layers are, when the caller's prefix is not one of them. */
+    private static String prefixHint(List<Entry> entries, String prefix) {
+        List<String> prefixes = entries.stream().map(Entry::name).filter(n -> n.endsWith("weight_ih_l0"))
+                .map(n -> n.substring(0, n.length() - "weight_ih_l0".length())).filter(p -> !p.equals(prefix))
+                .map(p -> "'" + Json.shorten(p) + "'").distinct().limit(5).toList();
+        return prefixes.isEmpty() ? "" : " (recurrent layers are under the prefix " + String.join(", ", prefixes) + ")";
     }
 
     private static String names(List<Entry> entries) {

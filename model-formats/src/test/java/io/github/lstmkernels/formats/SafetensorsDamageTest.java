@@ -155,7 +155,9 @@ class SafetensorsDamageTest {
     void prefixSelectsAndIsNamedInErrors() throws IOException {
         Path file = write(GOOD.replace("\"weight_", "\"rnn.weight_").replace("\"bias_", "\"rnn.bias_"), 60);
         assertEquals(1, ModelFiles.readSafetensors(file, "rnn.").config().hiddenSize());
-        refused(file, "encoder.", "no tensor name starts with 'encoder.'", "'rnn.weight_ih_l0'");
+        refused(file, "encoder.", "no tensor name starts with 'encoder.'", "'rnn.weight_ih_l0'",
+                "(recurrent layers are under the prefix 'rnn.')");
+        refused(file, "", "unexpected tensor 'rnn.", "(recurrent layers are under the prefix 'rnn.')");
         Path noBias = write(GOOD.replace("\"weight_", "\"rnn.weight_").replace("\"bias_hh", "\"rnn.bias_hh"), 60);
         refused(noBias, "rnn.", "unexpected tensor 'rnn.bias_hh_l0'");
     }
