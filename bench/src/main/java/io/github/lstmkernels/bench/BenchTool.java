@@ -54,7 +54,7 @@ public final class BenchTool implements Callable<Integer> {
             String message = !unknown.isEmpty() && !(e instanceof CommandLine.UnmatchedArgumentException)
                     ? (unknown.size() == 1 ? "Unknown option or argument: '" : "Unknown options or arguments: '")
                             + String.join("', '", unknown) + "'"
-                    : e.getMessage();
+                    : e.getMessage().replaceFirst("^Error: ", "");
             if (at.getCommandSpec().parent() == null && !unknown.isEmpty() && !unknown.getFirst().startsWith("-")) {
                 message = "unknown command '" + unknown.getFirst() + "'; the commands are "
                         + String.join(", ", at.getSubcommands().keySet());

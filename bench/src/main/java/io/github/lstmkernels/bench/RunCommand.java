@@ -23,7 +23,9 @@ import java.util.Locale;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.ArgGroup;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
+import picocli.CommandLine.Spec;
 
 /** {@code run}: a model file on raw float32 input, for checking a model from the shell. */
 @Command(name = "run", mixinStandardHelpOptions = true, sortOptions = false,
@@ -35,6 +37,9 @@ import picocli.CommandLine.Option;
                 "  lstm-kernels run --model model.safetensors --prefix encoder.rnn. --input x.f32 --seq-len 10 --batch 8 --output y.f32",
                 "  lstm-kernels run --model model.onnx --node /rnn/LSTM,/rnn/LSTM_1 --input x.f32 --seq-len 10 --batch 8 --output y.f32"})
 final class RunCommand implements Callable<Integer> {
+    @Spec
+    CommandSpec spec;
+
     @Option(names = "--model", required = true, paramLabel = "FILE",
             description = "A .safetensors state_dict or an .onnx export.")
     Path model;
@@ -79,6 +84,9 @@ final class RunCommand implements Callable<Integer> {
         if (seqLen < 1 || batch < 1) {
             throw new IllegalArgumentException("--seq-len and --batch must be >= 1, got " + seqLen + " and " + batch);
         }
+        // A wrong backend name is found before any file is read.
+        LstmBackend chosen = backend != null ? LstmKernels.backend(backend)
+                : LstmKernels.select(System.getProperty(LstmProperties.BACKEND));
         LstmWeights weights = load();
         LstmConfig read = weights.config();
         if (batchFirst) {
@@ -105,8 +113,6 @@ final class RunCommand implements Callable<Integer> {
         }
         float[] y = new float[(int) outputs];
 
-        LstmBackend chosen = backend != null ? LstmKernels.backend(backend)
-                : LstmKernels.select(System.getProperty(LstmProperties.BACKEND));
         try (LstmKernel kernel = chosen.prepare(config, weights)) {
             sequence(kernel, seqLen, batch, x, y, h, c);
         }
@@ -118,7 +124,7 @@ final class RunCommand implements Callable<Integer> {
             write(cN, c);
         }
         int width = config.numDirections() * config.outputSize();
-        System.out.printf(Locale.ROOT, "%s on %s: output %s written to %s%s%s%n", config, chosen.name(),
+        spec.commandLine().getOut().printf(Locale.ROOT, "%s on %s: output %s written to %s%s%s%n", config, chosen.name(),
                 batchFirst ? List.of(batch, seqLen, width) : List.of(seqLen, batch, width), output,
                 hN != null ? ", h_n to " + hN : "", cN != null ? ", c_n to " + cN : "");
         return 0;
