@@ -259,7 +259,8 @@ final class Json {
         return ch < 0x20 || ch > 0x7e ? String.format("\\u%04x", (int) ch) : String.valueOf(ch);
     }
 
+    /** Text from a file, cut to a length a one-line message can carry. */
     static String shorten(String s) {
-        return s.length() <= 40 ? s : s.substring(0, 37) + "...";
+        return s.length() <= 200 ? s : s.substring(0, 197) + "...";
     }
 }

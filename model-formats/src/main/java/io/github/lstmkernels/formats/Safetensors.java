@@ -123,12 +123,12 @@ final class Safetensors {
         Entry previous = null;
         for (Entry e : sorted) {
             if (e.begin < covered) {
-                throw fail(file, "tensor '" + e.name + "' [" + e.begin + ", " + e.end + ") overlaps tensor '"
-                        + previous.name + "' [" + previous.begin + ", " + previous.end + ")");
+                throw fail(file, "tensor '" + Json.shorten(e.name) + "' [" + e.begin + ", " + e.end + ") overlaps tensor '"
+                        + Json.shorten(previous.name) + "' [" + previous.begin + ", " + previous.end + ")");
             }
             if (e.begin > covered) {
-                throw fail(file, "tensor '" + e.name + "' starts at byte " + e.begin + " of the data, leaving a gap after "
-                        + (previous == null ? "the header" : "tensor '" + previous.name + "', which ends at " + covered));
+                throw fail(file, "tensor '" + Json.shorten(e.name) + "' starts at byte " + e.begin + " of the data, leaving a gap after "
+                        + (previous == null ? "the header" : "tensor '" + Json.shorten(previous.name) + "', which ends at " + covered));
             }
             covered = e.end;
             previous = e;

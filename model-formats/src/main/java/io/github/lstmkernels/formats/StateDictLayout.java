@@ -29,7 +29,7 @@ final class StateDictLayout {
         for (String name : shapes.keySet()) {
             Matcher m = NAME.matcher(name);
             if (!m.matches()) {
-                throw new IllegalArgumentException("unexpected tensor '" + prefix + name + "': a recurrent layer has only "
+                throw new IllegalArgumentException("unexpected tensor '" + Json.shorten(prefix + name) + "': a recurrent layer has only "
                         + "weight_ih_l{k}, weight_hh_l{k}, bias_ih_l{k}, bias_hh_l{k}, weight_hr_l{k} (and their _reverse twins)");
             }
             layers = Math.max(layers, Integer.parseInt(m.group(2)) + 1);
