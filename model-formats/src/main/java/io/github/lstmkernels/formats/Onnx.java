@@ -321,8 +321,11 @@ final class Onnx {
             }
         }
         if (found == null) {
-            throw new IllegalArgumentException("input " + role + " '" + Json.shorten(name) + "' is neither an initializer nor a "
-                    + "Constant: the weights must be stored in the file");
+            boolean graphInput = graph.getInputList().stream().anyMatch(v -> v.getName().equals(name));
+            throw new IllegalArgumentException("input " + role + " '" + Json.shorten(name) + "' is "
+                    + (graphInput ? "an input of the graph (was the model exported with export_params=False?)"
+                            : "neither an initializer nor a Constant")
+                    + ": the weights must be stored in the file");
         }
         long[] dims = new long[found.getDimsCount()];
         for (int i = 0; i < dims.length; i++) {

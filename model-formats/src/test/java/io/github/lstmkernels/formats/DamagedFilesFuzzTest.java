@@ -45,7 +45,8 @@ class DamagedFilesFuzzTest {
         SplittableRandom random = new SplittableRandom(model.hashCode() * 31L + fileName.hashCode());
         int refused = 0;
         for (int round = 0; round < ROUNDS; round++) {
-            byte[] damaged = mutate(original, structured, onnx, random);
+            byte[] damaged = onnx && random.nextInt(3) == 0 ? mutateOnnxFields(original, random)
+                    : mutate(original, structured, onnx, random);
             Files.write(file, damaged);
             try {
                 if (onnx) {
@@ -69,6 +70,50 @@ class DamagedFilesFuzzTest {
                 ROUNDS, refused, ROUNDS - refused);
         // Most damage in the structure must be seen: a reader that accepted everything would fail here.
         assertTrue(refused > ROUNDS / 3, "only " + refused + " of " + ROUNDS + " damaged copies were refused");
+    }
+
+    private static final long[] ODD_SIZES = {0, -1, 1, 2, 3, Integer.MAX_VALUE, Integer.MAX_VALUE + 1L, 1L << 40, Long.MAX_VALUE,
+            Long.MIN_VALUE};
+
+    /** A valid protobuf whose ONNX fields lie: dims, data types, raw data, attributes, inputs. */
+    private static byte[] mutateOnnxFields(byte[] original, SplittableRandom random) throws IOException {
+        var model = io.github.lstmkernels.formats.onnx.OnnxProto.ModelProto.parseFrom(original).toBuilder();
+        var graph = model.getGraphBuilder();
+        int edits = 1 + random.nextInt(3);
+        for (int e = 0; e < edits; e++) {
+            switch (random.nextInt(6)) {
+                case 0 -> {
+                    var t = graph.getInitializerBuilder(random.nextInt(graph.getInitializerCount()));
+                    if (t.getDimsCount() > 0) {
+                        t.setDims(random.nextInt(t.getDimsCount()), ODD_SIZES[random.nextInt(ODD_SIZES.length)]);
+                    }
+                }
+                case 1 -> graph.getInitializerBuilder(random.nextInt(graph.getInitializerCount())).setDataType(random.nextInt(-2, 30));
+                case 2 -> {
+                    var t = graph.getInitializerBuilder(random.nextInt(graph.getInitializerCount()));
+                    t.setRawData(t.getRawData().substring(0, random.nextInt(t.getRawData().size() + 1)));
+                }
+                case 3 -> {
+                    var n = graph.getNodeBuilder(random.nextInt(graph.getNodeCount()));
+                    if (n.getAttributeCount() > 0) {
+                        var a = n.getAttributeBuilder(random.nextInt(n.getAttributeCount()));
+                        a.setI(ODD_SIZES[random.nextInt(ODD_SIZES.length)]).setS(com.google.protobuf.ByteString.copyFromUtf8("x"));
+                    }
+                }
+                case 4 -> {
+                    var n = graph.getNodeBuilder(random.nextInt(graph.getNodeCount()));
+                    var other = graph.getNode(random.nextInt(graph.getNodeCount()));
+                    if (n.getInputCount() > 0 && other.getOutputCount() > 0) {
+                        n.setInput(random.nextInt(n.getInputCount()), other.getOutput(0)); // a weight computed by another node
+                    }
+                }
+                default -> {
+                    var t = graph.getInitializerBuilder(random.nextInt(graph.getInitializerCount()));
+                    t.addDims(ODD_SIZES[random.nextInt(ODD_SIZES.length)]);
+                }
+            }
+        }
+        return model.build().toByteArray();
     }
 
     private static final String[] HUGE_NUMBERS = {"18446744073709551615", "9223372036854775807", "4294967296", "2147483647",

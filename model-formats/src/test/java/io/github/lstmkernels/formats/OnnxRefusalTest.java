@@ -167,6 +167,9 @@ class OnnxRefusalTest {
         ModelProto.Builder gone = base.toBuilder();
         gone.getGraphBuilder().removeInitializer(wi);
         refused(save(gone.build()), null, "input W '" + w + "' is neither an initializer nor a Constant");
+        gone.getGraphBuilder().addInput(io.github.lstmkernels.formats.onnx.OnnxProto.ValueInfoProto.newBuilder().setName(w));
+        refused(save(gone.build()), null, "input W '" + w + "' is an input of the graph (was the model exported with "
+                + "export_params=False?)");
 
         // The same tensor as a Constant node's value reads as before.
         ModelProto.Builder constant = base.toBuilder();
