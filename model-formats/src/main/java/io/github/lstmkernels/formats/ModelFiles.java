@@ -76,13 +76,13 @@ public final class ModelFiles {
      */
     public static LstmWeights readOnnx(Path file, String nodeName) throws IOException {
         Objects.requireNonNull(file, "file");
-        return Onnx.read(file, Onnx.parse(file), nodeName);
+        return Onnx.withModel(file, model -> Onnx.read(file, model, nodeName));
     }
 
     /** The names of an ONNX model's LSTM and GRU nodes, in graph order (one per layer in PyTorch's export). */
     public static List<String> onnxRecurrentNodes(Path file) throws IOException {
         Objects.requireNonNull(file, "file");
-        return Onnx.recurrentNodes(file, Onnx.parse(file));
+        return Onnx.withModel(file, model -> Onnx.recurrentNodes(file, model));
     }
 
     /**

@@ -12,8 +12,9 @@ import io.github.lstmkernels.formats.onnx.OnnxProto.ModelProto;
 import io.github.lstmkernels.formats.onnx.OnnxProto.NodeProto;
 import io.github.lstmkernels.formats.onnx.OnnxProto.TensorProto;
 import java.io.IOException;
+import java.lang.foreign.Arena;
+import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
-import java.nio.MappedByteBuffer;
 import java.nio.channels.FileChannel;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
@@ -24,6 +25,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
+import java.util.function.Function;
 import java.util.stream.Collectors;
 
 /**
@@ -45,24 +47,28 @@ final class Onnx {
     private Onnx() {
     }
 
-    static ModelProto parse(Path file) throws IOException {
-        try (FileChannel channel = FileChannel.open(file, StandardOpenOption.READ)) {
+    /**
+     * Parses the file and hands the model to {@code body} while the file is mapped: with aliasing,
+     * the model's bytes live in the mapping, which is unmapped when this returns.
+     */
+    static <T> T withModel(Path file, Function<ModelProto, T> body) throws IOException {
+        try (FileChannel channel = FileChannel.open(file, StandardOpenOption.READ); Arena arena = Arena.ofConfined()) {
             long size = channel.size();
             if (size > Integer.MAX_VALUE) {
                 throw fail(file, "is " + size + " bytes; a protobuf holds at most 2 GiB, so such a model keeps its "
                         + "weights in external data, which this reader does not read");
             }
-            MappedByteBuffer buffer = channel.map(FileChannel.MapMode.READ_ONLY, 0, size);
+            ByteBuffer buffer = channel.map(FileChannel.MapMode.READ_ONLY, 0, size, arena).asByteBuffer();
             CodedInputStream in = CodedInputStream.newInstance(buffer);
             in.enableAliasing(true); // raw_data stays in the mapping instead of being copied
-            in.setSizeLimit(Integer.MAX_VALUE);
+            ModelProto model;
             try {
-                ModelProto model = ModelProto.parseFrom(in);
+                model = ModelProto.parseFrom(in);
                 in.checkLastTagWas(0);
-                return model;
             } catch (InvalidProtocolBufferException e) {
                 throw fail(file, "is not a valid ONNX model (protobuf): " + e.getMessage());
             }
+            return body.apply(model);
         }
     }
 
