@@ -58,7 +58,7 @@ final class Onnx {
                 throw fail(file, "is " + size + " bytes; a protobuf holds at most 2 GiB, so such a model keeps its "
                         + "weights in external data, which this reader does not read");
             }
-            ByteBuffer buffer = channel.map(FileChannel.MapMode.READ_ONLY, 0, size, arena).asByteBuffer();
+            ByteBuffer buffer = Safetensors.content(file, channel, size, arena).asByteBuffer();
             CodedInputStream in = CodedInputStream.newInstance(buffer);
             in.enableAliasing(true); // raw_data stays in the mapping instead of being copied
             ModelProto model;

@@ -55,7 +55,7 @@ final class Safetensors {
             if (size < 8) {
                 throw fail(file, "has " + size + " bytes; a safetensors file starts with an 8-byte header length");
             }
-            MemorySegment all = channel.map(FileChannel.MapMode.READ_ONLY, 0, size, arena);
+            MemorySegment all = content(file, channel, size, arena);
             long headerLength = all.get(LE_LONG, 0);
             if (headerLength < 0 || headerLength > size - 8) {
                 throw fail(file, "header length " + Long.toUnsignedString(headerLength) + " is larger than the "
@@ -93,6 +93,23 @@ final class Safetensors {
             }
             return LstmWeights.fromStateDict(config, stateDict);
         }
+    }
+
+    /** Files up to this size are read onto the heap: mapping them costs more than it saves. */
+    static final long MAP_THRESHOLD = 1 << 20;
+
+    /** The whole file: memory-mapped if large (nothing is copied until a tensor is read), else read. */
+    static MemorySegment content(Path file, FileChannel channel, long size, Arena arena) throws IOException {
+        if (size > MAP_THRESHOLD) {
+            return channel.map(FileChannel.MapMode.READ_ONLY, 0, size, arena);
+        }
+        ByteBuffer bytes = ByteBuffer.allocate((int) size);
+        while (bytes.hasRemaining()) {
+            if (channel.read(bytes, bytes.position()) < 0) {
+                throw new IOException(file + ": the file shrank while it was read");
+            }
+        }
+        return MemorySegment.ofArray(bytes.array());
     }
 
     private static List<Entry> entries(Path file, String header, long dataLength) {
