@@ -23,7 +23,7 @@ import java.util.Objects;
  * <p>Files are untrusted input: every length, offset, shape and byte count is checked against the
  * file before anything is allocated or read. A damaged, truncated or unsupported file gives an
  * {@link IllegalArgumentException} whose message starts with the file's name and names the tensor,
- * field or attribute at fault; an I/O failure gives an {@link IOException}. Files are
+ * field or attribute at fault; an I/O failure gives an {@link IOException}. Files over 1 MiB are
  * memory-mapped, and only the tensors of the layer are copied onto the heap.
  *
  * <p>The configuration is returned in {@code weights.config()}, time-major. To run batch-first, make

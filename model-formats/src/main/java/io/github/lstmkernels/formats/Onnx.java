@@ -30,8 +30,8 @@ import java.util.stream.Collectors;
 
 /**
  * Reads one ONNX {@code LSTM} or {@code GRU} node's weights into PyTorch's names and layouts. The
- * model is parsed with classes generated from ONNX's own {@code onnx.proto}, from a memory-mapped
- * file with aliasing on, so the weights are not copied onto the heap before they are converted.
+ * model is parsed with classes generated from ONNX's own {@code onnx.proto}, from the mapped file
+ * (over 1 MiB) with aliasing on, so the weights are not copied onto the heap before they are converted.
  */
 final class Onnx {
     /** PyTorch's gate block k comes from ONNX's block LSTM_ORDER[k]: ONNX i, o, f, c → PyTorch i, f, g, o. */

@@ -24,7 +24,7 @@ import java.util.Map;
  * Reads a safetensors file: an 8-byte little-endian header length N, N bytes of UTF-8 JSON, then
  * the data buffer. The whole header is validated (every entry's dtype, shape and byte count, and
  * that the tensors tile the data buffer exactly, as the reference implementation requires) before
- * any tensor is read; the data are memory-mapped, and only the selected tensors are copied.
+ * any tensor is read; a file over 1 MiB is memory-mapped, and only the selected tensors are copied.
  */
 final class Safetensors {
     /** The reference implementation's cap on the header. */
