@@ -195,10 +195,10 @@ public final class LstmConfig {
                         "proj_size must be smaller than hidden_size (" + hiddenSize + "), got " + projectionSize);
             }
             // Keeps every tensor's element count within an int, the limit of the float[] forms.
-            long largest = Math.multiplyExact((long) cell.gates() * hiddenSize,
-                    Math.max(inputSize, 2L * Math.max(hiddenSize, 1)));
+            // In a double the product cannot overflow (sizes near 2^31 would overflow a long); only the comparison matters.
+            double largest = (double) cell.gates() * hiddenSize * Math.max(inputSize, 2.0 * hiddenSize);
             if (largest > Integer.MAX_VALUE - 8) {
-                throw new IllegalArgumentException("weight matrices of " + largest + " elements are too large");
+                throw new IllegalArgumentException("weight matrices of " + (long) largest + " elements are too large");
             }
             return new LstmConfig(this);
         }

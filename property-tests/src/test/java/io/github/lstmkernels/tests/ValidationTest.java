@@ -291,6 +291,11 @@ class ValidationTest {
                 .getMessage().contains("num_layers must be >= 1, got 0"));
         assertTrue(assertThrows(IllegalArgumentException.class, () -> LstmConfig.builder(5, 7).projectionSize(7).build())
                 .getMessage().contains("proj_size must be smaller than hidden_size"));
+        // Sizes whose weight matrices overflow even a long are refused like any other too-large size.
+        assertTrue(assertThrows(IllegalArgumentException.class, () -> LstmConfig.builder(1, Integer.MAX_VALUE).build())
+                .getMessage().contains("are too large"));
+        assertTrue(assertThrows(IllegalArgumentException.class, () -> LstmConfig.builder(1848405614, 1701736036).build())
+                .getMessage().contains("are too large"));
     }
 
     @ParameterizedTest
