@@ -1,7 +1,6 @@
 package io.github.lstmkernels.spi;
 
 import java.lang.foreign.MemorySegment;
-import java.lang.foreign.ValueLayout;
 
 /**
  * What the backward walk asks a backend to compute: the forward {@link LayerPass} of the same
@@ -14,7 +13,6 @@ import java.lang.foreign.ValueLayout;
  * add, forward first) and accumulates the parameter gradients in its tape.
  */
 public final class BackwardPass {
-    private static final ValueLayout.OfFloat FLOAT = ValueLayout.JAVA_FLOAT;
 
     final SequenceView input = new SequenceView();
     final SequenceView gradOutput = new SequenceView();
@@ -25,12 +23,8 @@ public final class BackwardPass {
     private int steps;
     private int rows;
     private TrainingTape tape;
-    private MemorySegment dh;
-    private long dhBase;
-    private int dhWidth;
-    private MemorySegment dc;
-    private long dcBase;
-    private int dcWidth;
+    private final StateRows dh = new StateRows();
+    private final StateRows dc = new StateRows();
 
     void set(int layer, int direction, int firstStep, int steps, int rows, TrainingTape tape) {
         this.layer = layer;
@@ -42,12 +36,8 @@ public final class BackwardPass {
     }
 
     void state(MemorySegment dh, long dhBase, int dhWidth, MemorySegment dc, long dcBase, int dcWidth) {
-        this.dh = dh;
-        this.dhBase = dhBase;
-        this.dhWidth = dhWidth;
-        this.dc = dc;
-        this.dcBase = dcBase;
-        this.dcWidth = dcWidth;
+        this.dh.set(dh, dhBase, dhWidth);
+        this.dc.set(dc, dcBase, dcWidth);
     }
 
     public int layer() {
@@ -95,19 +85,19 @@ public final class BackwardPass {
     }
 
     public void readDh(int b, float[] dst, int at) {
-        MemorySegment.copy(dh, FLOAT, (dhBase + (long) b * dhWidth) * Float.BYTES, dst, at, dhWidth);
+        dh.read(b, dst, at);
     }
 
     public void writeDh(int b, float[] src, int at) {
-        MemorySegment.copy(src, at, dh, FLOAT, (dhBase + (long) b * dhWidth) * Float.BYTES, dhWidth);
+        dh.write(b, src, at);
     }
 
     /** GRU: no cell state, and these are never called. */
     public void readDc(int b, float[] dst, int at) {
-        MemorySegment.copy(dc, FLOAT, (dcBase + (long) b * dcWidth) * Float.BYTES, dst, at, dcWidth);
+        dc.read(b, dst, at);
     }
 
     public void writeDc(int b, float[] src, int at) {
-        MemorySegment.copy(src, at, dc, FLOAT, (dcBase + (long) b * dcWidth) * Float.BYTES, dcWidth);
+        dc.write(b, src, at);
     }
 }

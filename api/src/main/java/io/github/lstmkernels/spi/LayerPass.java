@@ -1,7 +1,6 @@
 package io.github.lstmkernels.spi;
 
 import java.lang.foreign.MemorySegment;
-import java.lang.foreign.ValueLayout;
 
 /**
  * What the walk asks a backend to compute: one direction of one layer over a run of steps for the
@@ -16,7 +15,6 @@ import java.lang.foreign.ValueLayout;
 public final class LayerPass {
     /** {@link #direction()} of a pass that covers both directions of a layer. */
     public static final int ALL_DIRECTIONS = -1;
-    private static final ValueLayout.OfFloat FLOAT = ValueLayout.JAVA_FLOAT;
 
     final SequenceView input = new SequenceView();
     final SequenceView output = new SequenceView();
@@ -25,12 +23,8 @@ public final class LayerPass {
     private int firstStep;
     private int steps;
     private int rows;
-    private MemorySegment h;
-    private long hBase;
-    private int hWidth;
-    private MemorySegment c;
-    private long cBase;
-    private int cWidth;
+    private final StateRows h = new StateRows();
+    private final StateRows c = new StateRows();
     private TrainingTape tape;
 
     void set(int layer, int direction, int firstStep, int steps, int rows) {
@@ -47,12 +41,8 @@ public final class LayerPass {
     }
 
     void state(MemorySegment h, long hBase, int hWidth, MemorySegment c, long cBase, int cWidth) {
-        this.h = h;
-        this.hBase = hBase;
-        this.hWidth = hWidth;
-        this.c = c;
-        this.cBase = cBase;
-        this.cWidth = cWidth;
+        this.h.set(h, hBase, hWidth);
+        this.c.set(c, cBase, cWidth);
     }
 
     public int layer() {
@@ -104,36 +94,36 @@ public final class LayerPass {
 
     /** Hidden state rows {@code [B, Hout]} of this layer and direction, read at the start and written at the end. */
     public MemorySegment h() {
-        return h;
+        return h.data();
     }
 
     /** Float index in {@link #h()} of batch row b's state. */
     public long hRow(int b) {
-        return hBase + (long) b * hWidth;
+        return h.row(b);
     }
 
     /** Cell state rows {@code [B, H]}; null for a GRU. */
     public MemorySegment c() {
-        return c;
+        return c.data();
     }
 
     public long cRow(int b) {
-        return cBase + (long) b * cWidth;
+        return c.row(b);
     }
 
     public void readH(int b, float[] dst, int at) {
-        MemorySegment.copy(h, FLOAT, hRow(b) * Float.BYTES, dst, at, hWidth);
+        h.read(b, dst, at);
     }
 
     public void writeH(int b, float[] src, int at) {
-        MemorySegment.copy(src, at, h, FLOAT, hRow(b) * Float.BYTES, hWidth);
+        h.write(b, src, at);
     }
 
     public void readC(int b, float[] dst, int at) {
-        MemorySegment.copy(c, FLOAT, cRow(b) * Float.BYTES, dst, at, cWidth);
+        c.read(b, dst, at);
     }
 
     public void writeC(int b, float[] src, int at) {
-        MemorySegment.copy(src, at, c, FLOAT, cRow(b) * Float.BYTES, cWidth);
+        c.write(b, src, at);
     }
 }

@@ -116,18 +116,7 @@ class KernelProperties {
     }
 
     private static ReferenceRnn.Result toDouble(Outputs o) {
-        return new ReferenceRnn.Result(doubles(o.y()), doubles(o.h()), doubles(o.c()));
-    }
-
-    private static double[] doubles(float[] a) {
-        if (a == null) {
-            return null;
-        }
-        double[] d = new double[a.length];
-        for (int i = 0; i < a.length; i++) {
-            d[i] = a[i];
-        }
-        return d;
+        return new ReferenceRnn.Result(ReferenceRnn.toDouble(o.y()), ReferenceRnn.toDouble(o.h()), ReferenceRnn.toDouble(o.c()));
     }
 
     private static ReferenceRnn.Result reference(LstmCase c) {
