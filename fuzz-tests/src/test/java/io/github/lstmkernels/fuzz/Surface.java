@@ -55,8 +55,10 @@ final class Surface {
         boolean valid = input >= 1 && hidden >= 1 && layers >= 1 && projection >= 0
                 && (projection == 0 || cell == CellType.LSTM) && projection < hidden;
         if (valid) {
-            long largest = Math.multiplyExact((long) cell.gates() * hidden, Math.max(input, 2L * hidden));
-            valid = largest <= Integer.MAX_VALUE - 8;
+            // Exactly, without overflow: hidden and input may both be near 2^31.
+            java.math.BigInteger largest = java.math.BigInteger.valueOf((long) cell.gates() * hidden)
+                    .multiply(java.math.BigInteger.valueOf(Math.max(input, 2L * hidden)));
+            valid = largest.compareTo(java.math.BigInteger.valueOf(Integer.MAX_VALUE - 8)) <= 0;
         }
         try {
             LstmConfig c = b.numLayers(layers).projectionSize(projection).bidirectional(data.consumeBoolean()).build();

@@ -86,7 +86,8 @@ final class Training {
             Stats.call(backend.name(), "newTraining", "accepted");
             int ops = data.consumeInt(1, 6);
             for (int i = 0; i < ops; i++) {
-                Op op = data.pickValue(Op.values());
+                int dice = data.consumeInt(0, 9);
+                Op op = dice < 5 ? Op.FORWARD : dice < 8 ? Op.BACKWARD : dice == 8 ? Op.CLOSE_TRAINING : Op.CLOSE_KERNEL;
                 if (op == Op.CLOSE_KERNEL && !fresh) {
                     op = Op.BACKWARD;
                 }
@@ -199,7 +200,7 @@ final class Training {
         for (int b = 0; b < batch; b++) {
             l[b] = data.consumeInt(1, seqLen);
         }
-        if (Gen.oneIn(data, 8)) {
+        if (Gen.oneIn(data, 4)) {
             switch (data.consumeInt(0, 2)) {
                 case 0 -> l = Arrays.copyOf(l, batch + 1);
                 case 1 -> l[data.consumeInt(0, batch - 1)] = 0;
