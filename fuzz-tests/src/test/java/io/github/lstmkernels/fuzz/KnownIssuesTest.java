@@ -9,6 +9,7 @@ import io.github.lstmkernels.LstmKernel;
 import io.github.lstmkernels.LstmKernels;
 import io.github.lstmkernels.LstmTraining;
 import io.github.lstmkernels.LstmWeights;
+import java.lang.foreign.MemorySegment;
 import org.junit.jupiter.api.Disabled;
 import org.junit.jupiter.api.Test;
 
@@ -70,5 +71,26 @@ class KnownIssuesTest {
     void hugeSizesAreAnIllegalArgument() {
         assertThrows(IllegalArgumentException.class, () -> LstmConfig.builder(1, Integer.MAX_VALUE).build());
         assertThrows(IllegalArgumentException.class, () -> LstmConfig.builder(1848405614, 1701736036).build());
+    }
+
+    /**
+     * {@code TensorChecks.overlaps} compares {@code heapBase()} of two heap segments, but a
+     * read-only heap segment has none ({@code heapBase()} is empty for read-only segments), so a
+     * read-only x that shares its array with y (or h, c) passes the check; the kernel then writes
+     * y over the x it is reading. Every backend (the check is shared).
+     */
+    @Test
+    @Disabled("finding 3: a read-only heap x overlapping an output is not refused (spi TensorChecks.overlaps)")
+    void aReadOnlyInputOverlappingAnOutputIsRefused() {
+        LstmConfig config = LstmConfig.builder(2, 3).build();
+        try (LstmKernel kernel = LstmKernels.backend("scalar").prepare(config, LstmWeights.random(config, 1))) {
+            float[] shared = new float[16];
+            MemorySegment x = MemorySegment.ofArray(shared).asSlice(0, 4 * 2).asReadOnly();
+            MemorySegment y = MemorySegment.ofArray(shared).asSlice(4, 4 * 3);
+            float[] before = shared.clone();
+            assertThrows(IllegalArgumentException.class, () -> kernel.step(1, x, y, MemorySegment.ofArray(new float[3]),
+                    MemorySegment.ofArray(new float[3])));
+            assertArrayEquals(before, shared);
+        }
     }
 }

@@ -30,37 +30,22 @@ final class Weights {
         LstmBackend backend = Gen.backend(data);
         Map<String, float[]> dict = new LinkedHashMap<>(LstmWeights.random(config, data.consumeInt(0, 3)).toStateDict());
         List<String> names = new ArrayList<>(dict.keySet());
-        List<String> faults = new ArrayList<>();
-        Class<? extends RuntimeException> expected = null;
         int mutations = data.consumeInt(0, 3);
         for (int m = 0; m < mutations; m++) {
             String name = data.pickValue(names);
             switch (data.consumeInt(0, 9)) {
-                case 0 -> {
-                    dict.remove(name);
-                    faults.add("missing " + name);
-                }
-                case 1 -> {
-                    String extra = data.pickValue(new String[] {"weight_ih_l" + config.numLayers(), name + "_reverse",
-                            "weight_hr_l0", "bias_ih_l0", "bias_hh_l0_reverse", "Weight_ih_l0", name + " ", "",
-                            "weight_ih_l0.weight", data.consumeString(12)});
-                    if (!dict.containsKey(extra)) {
-                        dict.put(extra, new float[1]);
-                        faults.add("unexpected " + extra);
-                    }
-                }
+                case 0 -> dict.remove(name);
+                case 1 -> dict.put(data.pickValue(new String[] {"weight_ih_l" + config.numLayers(), name + "_reverse",
+                        "weight_hr_l0", "bias_ih_l0", "bias_hh_l0_reverse", "Weight_ih_l0", name + " ", "",
+                        "weight_ih_l0.weight", data.consumeString(12)}), new float[1]);
                 case 2 -> {
                     float[] a = dict.get(name);
                     if (a != null) {
                         int n = Math.max(0, a.length + (data.consumeBoolean() ? 1 : -1) * data.consumeInt(1, 3));
                         dict.put(name, java.util.Arrays.copyOf(a, n));
-                        faults.add("wrong size " + name);
                     }
                 }
-                case 3 -> {
-                    dict.put(name, null);
-                    faults.add("null " + name);
-                }
+                case 3 -> dict.put(name, null);
                 default -> {
                     float[] a = dict.get(name);
                     if (a != null && a.length > 0) {
@@ -71,9 +56,21 @@ final class Weights {
                 }
             }
         }
-        if (!faults.isEmpty()) {
-            expected = IllegalArgumentException.class;
+        // The faults, from what the map holds in the end (two mutations may cancel out).
+        List<String> faults = new ArrayList<>();
+        Map<String, int[]> shapes = LstmWeights.tensorShapes(config);
+        for (Map.Entry<String, float[]> e : dict.entrySet()) {
+            int[] shape = shapes.get(e.getKey());
+            if (shape == null) {
+                faults.add("unexpected " + e.getKey());
+            } else if (e.getValue() == null) {
+                faults.add("null " + e.getKey());
+            } else if (e.getValue().length != java.util.Arrays.stream(shape).reduce(1, (a, b) -> a * b)) {
+                faults.add("wrong size " + e.getKey());
+            }
         }
+        shapes.keySet().stream().filter(n -> !dict.containsKey(n)).forEach(n -> faults.add("missing " + n));
+        Class<? extends RuntimeException> expected = faults.isEmpty() ? null : IllegalArgumentException.class;
         int nullArgument = data.consumeInt(0, 15);
         if (nullArgument >= 14) {
             expected = NullPointerException.class;
