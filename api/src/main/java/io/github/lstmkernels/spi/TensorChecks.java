@@ -213,6 +213,15 @@ public final class TensorChecks {
         if (!rangesMeet || a.byteSize() == 0 || b.byteSize() == 0) {
             return false;
         }
-        return a.isNative() || a.heapBase().orElse(null) == b.heapBase().orElse(null);
+        if (a.isNative()) {
+            return true;
+        }
+        Object baseA = a.heapBase().orElse(null);
+        Object baseB = b.heapBase().orElse(null);
+        if (baseA != null && baseB != null) {
+            return baseA == baseB;
+        }
+        // A read-only heap view hides its array; ask the segments themselves (allocates, but only here).
+        return a.asOverlappingSlice(b).isPresent();
     }
 }
