@@ -44,6 +44,11 @@ import jdk.incubator.vector.FloatVector;
 final class GradientBlocks {
     /** Rows of {@code dA} (and X) per pass of {@link #outerProduct}'s tiles. */
     static final int CHUNK = 256;
+    /**
+     * 1 as a vector constant (C2 folds static finals): {@code x.neg().add(1f)} would broadcast
+     * through a method C2 may leave out of line in a long epilogue, boxing the result.
+     */
+    private static final FloatVector ONE = FloatVector.broadcast(SPECIES, 1f);
 
     private GradientBlocks() {
     }
@@ -341,25 +346,16 @@ final class GradientBlocks {
     }
 
     /**
-     * The LSTM's gate gradients for {@code rows} rows of {@code blocks} blocks, PyTorch's BPTT:
-     * with {@code c' = f·c + i·g} (recomputed, exactly as the forward cell computes it),
-     * {@code τ = tanh(c')}, {@code dm} the gradient reaching {@code m = o·τ} (h itself without
-     * projection) and {@code dc} the carried cell gradient:
-     * <pre>
-     *   dc'  = dc + dm·o·(1 − τ²)
-     *   da_i = dc'·g·i·(1 − i)     da_f = dc'·c·f·(1 − f)
-     *   da_g = dc'·i·(1 − g²)      da_o = dm·τ·o·(1 − o)
-     *   dc  ← dc'·f                (the gradient of the previous cell state)
-     * </pre>
-     * Row r's activations {@code [i, f, tanh g, o]} (gate-row layout) at {@code act[act0 + r·actStride]},
-     * its previous cell state at {@code cPrev[c0 + r·cStride]}, {@code dm} at {@code dm0 + r·dmStride},
-     * {@code dc} at {@code dc0 + r·dcStride} (updated in place); {@code dA} goes to
-     * {@code da[da0 + r·daStride]} and, when {@code m} is not null (projection), {@code o·τ} to
-     * {@code m[m0 + r·mStride]} for {@code dW_hr}. {@code scratch}: 2·rows·blocks·V floats.
+     * The LSTM epilogue's first pass: {@code τ = tanh(c')} with {@code c' = f·c + i·g} recomputed
+     * exactly as the forward cell computes it, for {@code rows} rows of {@code blocks} blocks, into
+     * {@code scratch[(r·blocks + b)·V ..]}; {@code scratch} holds 2·rows·blocks·V floats (the second
+     * half is tanh's scratch). Row r's activations {@code [i, f, tanh g, o]} at
+     * {@code act[act0 + r·actStride]}, its previous cell state at {@code cPrev[c0 + r·cStride]}.
+     * Kept apart from {@link #lstmGateGradients} so that neither method grows past what C2 inlines
+     * whole: a vector op left out of line would box its vectors on the heap.
      */
-    static void lstmGateGradients(int rows, int blocks, float[] act, int act0, int actStride, float[] cPrev, int c0,
-                                  int cStride, float[] dm, int dm0, int dmStride, float[] dc, int dc0, int dcStride,
-                                  float[] da, int da0, int daStride, float[] m, int m0, int mStride, float[] scratch) {
+    static void lstmCellTanh(int rows, int blocks, float[] act, int act0, int actStride, float[] cPrev, int c0,
+                             int cStride, float[] scratch) {
         int count = rows * blocks * LANES;
         for (int r = 0; r < rows; r++) {
             for (int b = 0; b < blocks; b++) {
@@ -372,6 +368,28 @@ final class GradientBlocks {
             }
         }
         VectorMath.tanhInPlace(scratch, 0, count, scratch, count);
+    }
+
+    /**
+     * The LSTM's gate gradients for {@code rows} rows of {@code blocks} blocks, PyTorch's BPTT, with
+     * {@code τ = tanh(c')} from {@link #lstmCellTanh} in {@code tau[(r·blocks + b)·V ..]},
+     * {@code dm} the gradient reaching {@code m = o·τ} (h itself without projection) and
+     * {@code dc} the carried cell gradient:
+     * <pre>
+     *   dc'  = dc + dm·o·(1 − τ²)
+     *   da_i = dc'·g·i·(1 − i)     da_f = dc'·c·f·(1 − f)
+     *   da_g = dc'·i·(1 − g²)      da_o = dm·τ·o·(1 − o)
+     *   dc  ← dc'·f                (the gradient of the previous cell state)
+     * </pre>
+     * Row r's activations {@code [i, f, tanh g, o]} (gate-row layout) at {@code act[act0 + r·actStride]},
+     * its previous cell state at {@code cPrev[c0 + r·cStride]}, {@code dm} at {@code dm0 + r·dmStride},
+     * {@code dc} at {@code dc0 + r·dcStride} (updated in place); {@code dA} goes to
+     * {@code da[da0 + r·daStride]} and, when {@code m} is not null (projection), {@code o·τ} to
+     * {@code m[m0 + r·mStride]} for {@code dW_hr}.
+     */
+    static void lstmGateGradients(int rows, int blocks, float[] act, int act0, int actStride, float[] cPrev, int c0,
+                                  int cStride, float[] tau, float[] dm, int dm0, int dmStride, float[] dc, int dc0,
+                                  int dcStride, float[] da, int da0, int daStride, float[] m, int m0, int mStride) {
         for (int r = 0; r < rows; r++) {
             for (int b = 0; b < blocks; b++) {
                 int a = act0 + r * actStride + b * 4 * LANES;
@@ -381,19 +399,18 @@ final class GradientBlocks {
                 FloatVector f = FloatVector.fromArray(SPECIES, act, a + LANES);
                 FloatVector g = FloatVector.fromArray(SPECIES, act, a + 2 * LANES);
                 FloatVector o = FloatVector.fromArray(SPECIES, act, a + 3 * LANES);
-                FloatVector tau = FloatVector.fromArray(SPECIES, scratch, (r * blocks + b) * LANES);
+                FloatVector t = FloatVector.fromArray(SPECIES, tau, (r * blocks + b) * LANES);
                 FloatVector c = FloatVector.fromArray(SPECIES, cPrev, c0 + r * cStride + u);
                 FloatVector gradM = FloatVector.fromArray(SPECIES, dm, dm0 + r * dmStride + u);
                 int dcAt = dc0 + r * dcStride + u;
-                FloatVector cell = gradM.mul(o).mul(tau.mul(tau).neg().add(1f))
-                        .add(FloatVector.fromArray(SPECIES, dc, dcAt));
-                cell.mul(g).mul(i.mul(i.neg().add(1f))).intoArray(da, d);
-                cell.mul(c).mul(f.mul(f.neg().add(1f))).intoArray(da, d + LANES);
-                cell.mul(i).mul(g.mul(g).neg().add(1f)).intoArray(da, d + 2 * LANES);
-                gradM.mul(tau).mul(o.mul(o.neg().add(1f))).intoArray(da, d + 3 * LANES);
+                FloatVector cell = gradM.mul(o).mul(ONE.sub(t.mul(t))).add(FloatVector.fromArray(SPECIES, dc, dcAt));
+                cell.mul(g).mul(i.mul(ONE.sub(i))).intoArray(da, d);
+                cell.mul(c).mul(f.mul(ONE.sub(f))).intoArray(da, d + LANES);
+                cell.mul(i).mul(ONE.sub(g.mul(g))).intoArray(da, d + 2 * LANES);
+                gradM.mul(t).mul(o.mul(ONE.sub(o))).intoArray(da, d + 3 * LANES);
                 cell.mul(f).intoArray(dc, dcAt);
                 if (m != null) {
-                    o.mul(tau).intoArray(m, m0 + r * mStride + u);
+                    o.mul(t).intoArray(m, m0 + r * mStride + u);
                 }
             }
         }
@@ -427,9 +444,9 @@ final class GradientBlocks {
                 FloatVector sum = FloatVector.fromArray(SPECIES, hn, hn0 + r * hnStride + u);
                 FloatVector previous = FloatVector.fromArray(SPECIES, hPrev, h0 + r * hStride + u);
                 FloatVector grad = FloatVector.fromArray(SPECIES, dh, dh0 + r * dhStride + u);
-                FloatVector an = grad.mul(update.neg().add(1f)).mul(candidate.mul(candidate).neg().add(1f));
-                FloatVector az = grad.mul(previous.sub(candidate)).mul(update.mul(update.neg().add(1f)));
-                FloatVector ar = an.mul(sum).mul(reset.mul(reset.neg().add(1f)));
+                FloatVector an = grad.mul(ONE.sub(update)).mul(ONE.sub(candidate.mul(candidate)));
+                FloatVector az = grad.mul(previous.sub(candidate)).mul(update.mul(ONE.sub(update)));
+                FloatVector ar = an.mul(sum).mul(reset.mul(ONE.sub(reset)));
                 ar.intoArray(daInput, d);
                 az.intoArray(daInput, d + LANES);
                 an.intoArray(daInput, d + 2 * LANES);

@@ -332,9 +332,11 @@ final class SimdLstmKernel extends AbstractLstmKernel {
                     gradM = tape.dm;
                     gradMStride = mStride;
                 }
+                GradientBlocks.lstmCellTanh(rows, blocks, activations, record * gateWidth, gateWidth, state,
+                        record * padded, padded, tape.scratch);
                 GradientBlocks.lstmGateGradients(rows, blocks, activations, record * gateWidth, gateWidth, state,
-                        record * padded, padded, gradM, 0, gradMStride, dc, 0, padded, da, row * gateWidth, gateWidth,
-                        projected ? tape.m : null, row * mStride, mStride, tape.scratch);
+                        record * padded, padded, tape.scratch, gradM, 0, gradMStride, dc, 0, padded, da,
+                        row * gateWidth, gateWidth, projected ? tape.m : null, row * mStride, mStride);
             }
             GradientBlocks.transposedProduct(w.recurrent[index], dhStride / PANEL_WIDTH, positions, daRecurrent,
                     row * gateWidth, gateWidth, rows, dhNext, 0, dhStride);
