@@ -8,7 +8,8 @@ import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
- * The hot loops of the simd backend, and the only place that knows the packed weight layouts.
+ * The hot loops of the simd forward pass, and (with {@link GradientBlocks}, the backward pass's
+ * tiles) the only place that knows the packed weight layouts.
  *
  * <p><b>Gate rows.</b> The pre-activations of one batch row ("gate row") are laid out
  * {@code [H/V][G][V]}: hidden units in blocks of V vector lanes, and per block the G gate vectors

@@ -80,6 +80,27 @@ final class GradientBlocks {
     }
 
     /**
+     * {@link #packTransposed} of a matrix the forward packed in panels ({@link GateBlocks#packPanels}:
+     * {@code [positions/4V][columns][4][V]}, position c, column k at {@code ((c/4V)·columns + k)·4V + c%4V}):
+     * {@code W_ih} (positions: its gate-row positions, columns: I) and {@code W_hr} (positions: P,
+     * columns: H).
+     */
+    static float[] transposePanels(float[] panels, int positions, int columns) {
+        return packTransposed((c, k) -> panels[(c / PANEL_WIDTH * columns + k) * PANEL_WIDTH + c % PANEL_WIDTH],
+                positions, columns);
+    }
+
+    /**
+     * {@link #packTransposed} of {@code W_hh} as the forward packed it in gate blocks
+     * ({@code [H/V][columns][G][V]}, {@code blockStride} = G·V: position c, column k at
+     * {@code ((c/GV)·columns + k)·GV + c%GV}).
+     */
+    static float[] transposeGateBlocks(float[] blocks, int blockStride, int positions, int columns) {
+        return packTransposed((c, k) -> blocks[(c / blockStride * columns + k) * blockStride + c % blockStride],
+                positions, columns);
+    }
+
+    /**
      * {@code out[out0 + r·outStride + k] += Σ_c in[in0 + r·inStride + c] · W(c, k)} for {@code rows}
      * rows, every k of {@code panels} panels, W packed by {@link #packTransposed} with
      * {@code positions} positions: {@link GateBlocks#panelRows} per panel.

@@ -32,6 +32,12 @@ import java.util.Arrays;
  * {@code [H/V][Hout][G][V]}. A step call is a one-step sequence. States live in per-thread buffers
  * padded to whole vectors (h: to whole panels when projected); padded lanes have zero weights and
  * stay zero.
+ *
+ * <p><b>Training.</b> In a training forward pass ({@code pass.tape() != null}) a segment also
+ * copies, per step, the state it starts from and, once, its gate rows, which the cells leave
+ * holding the activations ({@link SimdTape}); inference runs the same code without those copies.
+ * The backward pass ({@link #computeSegmentBackward}) runs per segment on the tiles of
+ * {@link GradientBlocks}, with transposed weights built on the first {@link #newTape()}.
  */
 final class SimdLstmKernel extends AbstractLstmKernel {
     private final boolean gru;
@@ -245,19 +251,10 @@ final class SimdLstmKernel extends AbstractLstmKernel {
             int positions = blocks * blockStride;
             for (int i = 0; i < count; i++) {
                 int in = config.layerInputSize(i / config.numDirections());
-                float[] wIh = inputWeights[i];
-                float[] wHh = recurrentWeights[i];
-                // W_ih in panels [panels][I][4][V]: position c, column k at ((c / 4V)·I + k)·4V + c % 4V.
-                input[i] = GradientBlocks.packTransposed(
-                        (c, k) -> wIh[(c / PANEL_WIDTH * in + k) * PANEL_WIDTH + c % PANEL_WIDTH], positions, in);
-                // W_hh in gate blocks [H/V][Hout][G][V]: position c, column k at (c / GV · Hout + k)·GV + c % GV.
-                recurrent[i] = GradientBlocks.packTransposed(
-                        (c, k) -> wHh[(c / blockStride * hout + k) * blockStride + c % blockStride], positions, hout);
+                input[i] = GradientBlocks.transposePanels(inputWeights[i], positions, in);
+                recurrent[i] = GradientBlocks.transposeGateBlocks(recurrentWeights[i], blockStride, positions, hout);
                 if (projected) {
-                    // W_hr [P, H] in panels of output units: W_hr[p][j] at ((p / 4V)·H + j)·4V + p % 4V.
-                    float[] wHr = projections[i];
-                    projection[i] = GradientBlocks.packTransposed(
-                            (p, j) -> wHr[(p / PANEL_WIDTH * hidden + j) * PANEL_WIDTH + p % PANEL_WIDTH], hout, hidden);
+                    projection[i] = GradientBlocks.transposePanels(projections[i], hout, hidden);
                 }
             }
         }

@@ -102,6 +102,32 @@ class GradientBlocksTest {
         }
     }
 
+    /** The kernel's transposed weights come from its packed forward ones: the same as packing W directly. */
+    @Test
+    void transposingPackedForwardWeightsEqualsPackingTheMatrix() {
+        for (int gates : new int[] {1, 3, 4}) {
+            for (int units : new int[] {1, LANES - 1, LANES + 1, 37}) {
+                for (int columns : new int[] {1, 5, LANES + 3}) {
+                    float[] w = values(gates * units * columns);
+                    int blocks = WeightLayouts.ceilDiv(units, LANES);
+                    int positions = blocks * gates * LANES;
+                    float[] direct = GradientBlocks.packTransposed((c, k) -> {
+                        int unit = c / (gates * LANES) * LANES + c % LANES;
+                        return unit < units ? w[(c % (gates * LANES) / LANES * units + unit) * columns + k] : 0f;
+                    }, positions, columns);
+                    java.lang.foreign.MemorySegment m = java.lang.foreign.MemorySegment.ofArray(w);
+                    String where = "G=" + gates + " units=" + units + " K=" + columns;
+                    org.junit.jupiter.api.Assertions.assertArrayEquals(direct,
+                            GradientBlocks.transposePanels(GateBlocks.packPanels(m, gates, units, columns), positions, columns),
+                            "from panels, " + where);
+                    org.junit.jupiter.api.Assertions.assertArrayEquals(direct, GradientBlocks.transposeGateBlocks(
+                            WeightLayouts.packGateBlocks(m, gates, units, columns, LANES), gates * LANES, positions, columns),
+                            "from gate blocks, " + where);
+                }
+            }
+        }
+    }
+
     // ---- the outer-product tile: dW += Sᵀ·V over all rows ----
 
     @Test
