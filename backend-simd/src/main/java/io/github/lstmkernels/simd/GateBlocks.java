@@ -8,7 +8,8 @@ import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
- * The hot loops of the simd backend, and the only place that knows the packed weight layouts.
+ * The hot loops of the simd forward pass, and (with {@link GradientBlocks}, the backward pass's
+ * tiles) the only place that knows the packed weight layouts.
  *
  * <p><b>Gate rows.</b> The pre-activations of one batch row ("gate row") are laid out
  * {@code [H/V][G][V]}: hidden units in blocks of V vector lanes, and per block the G gate vectors
@@ -557,7 +558,8 @@ final class GateBlocks {
      * {@code c = σ(f)·c + σ(i)·tanh(g)}, {@code h = σ(o)·tanh(c)}, state rows at
      * {@code c0/h0 + r·stateStride}. The activations run as array passes over the whole block
      * (see VectorMath on why). Padded lanes (units past H) have zero pre-activations and zero
-     * state, and stay zero. {@code scratch} holds at least 3·V·rows floats.
+     * state, and stay zero. {@code scratch} holds at least 3·V·rows floats. Leaves the activations
+     * {@code [σ(i), σ(f), tanh(g), σ(o)]} in the gate rows (one store more per block, for training).
      */
     static void cells(float[] gates, int g0, int gateStride, int rows, float[] c, float[] h, int s0, int stateStride,
                       float[] scratch) {
@@ -585,6 +587,8 @@ final class GateBlocks {
             FloatVector p = z.fma(TANH_P0, TANH_P1).fma(z, TANH_P2).fma(z, TANH_P3).fma(z, TANH_P4);
             FloatVector small = x.mul(z).fma(p, x).blend(x, x.compare(VectorOperators.EQ, 0f));
             FloatVector candidate = large.blend(small, x.abs().compare(VectorOperators.LT, VectorMath.TANH_SMALL));
+            // The gate row now holds the activations [i, f, tanh g, o], which a training pass records.
+            candidate.intoArray(gates, g + 2 * LANES);
             FloatVector cell = f.mul(FloatVector.fromArray(SPECIES, c, s)).add(i.mul(candidate));
             cell.intoArray(c, s);
             cell.intoArray(scratch, rawC + r * LANES);
@@ -613,7 +617,7 @@ final class GateBlocks {
      * {@code n = tanh(n_x + σ(r)·hn)}, {@code h' = (1 − σ(z))·n + σ(z)·h}. Rows of hn, h and
      * hNext at {@code s0 + r·stateStride}. Array passes as in {@link #cells}; padded lanes have
      * zero sums and zero state, so n = 0 there and h' stays 0. {@code scratch} holds at least
-     * 2·V·rows floats.
+     * 2·V·rows floats. Leaves the activations {@code [σ(r), σ(z), n]} in the gate rows.
      */
     static void gruCells(float[] gates, int g0, int gateStride, int rows, float[] hn, float[] h, float[] hNext,
                          int s0, int stateStride, float[] scratch) {
@@ -630,6 +634,8 @@ final class GateBlocks {
             int s = s0 + r * stateStride;
             FloatVector update = FloatVector.fromArray(SPECIES, gates, g0 + r * gateStride + LANES);
             FloatVector candidate = FloatVector.fromArray(SPECIES, scratch, r * LANES);
+            // The gate row now holds the activations [r, z, n], which a training pass records.
+            candidate.intoArray(gates, g0 + r * gateStride + 2 * LANES);
             FloatVector keep = update.mul(FloatVector.fromArray(SPECIES, h, s));
             update.neg().add(1f).fma(candidate, keep).intoArray(hNext, s);
         }

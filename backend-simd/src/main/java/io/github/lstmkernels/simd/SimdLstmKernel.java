@@ -7,7 +7,9 @@ import io.github.lstmkernels.CellType;
 import io.github.lstmkernels.LstmConfig;
 import io.github.lstmkernels.LstmWeights;
 import io.github.lstmkernels.spi.AbstractLstmKernel;
+import io.github.lstmkernels.spi.BackwardPass;
 import io.github.lstmkernels.spi.LayerPass;
+import io.github.lstmkernels.spi.TrainingTape;
 import io.github.lstmkernels.spi.WeightLayouts;
 import java.util.Arrays;
 
@@ -30,6 +32,12 @@ import java.util.Arrays;
  * {@code [H/V][Hout][G][V]}. A step call is a one-step sequence. States live in per-thread buffers
  * padded to whole vectors (h: to whole panels when projected); padded lanes have zero weights and
  * stay zero.
+ *
+ * <p><b>Training.</b> In a training forward pass ({@code pass.tape() != null}) a segment also
+ * copies, per step, the state it starts from and, once, its gate rows, which the cells leave
+ * holding the activations ({@link SimdTape}); inference runs the same code without those copies.
+ * The backward pass ({@link #computeSegmentBackward}) runs per segment on the tiles of
+ * {@link GradientBlocks}, with transposed weights built on the first {@link #newTape()}.
  */
 final class SimdLstmKernel extends AbstractLstmKernel {
     private final boolean gru;
@@ -55,6 +63,8 @@ final class SimdLstmKernel extends AbstractLstmKernel {
     /** LSTM with projection: {@code weight_hr [P, H]} in panels of output units. */
     private final float[][] projections;
     private final ThreadLocal<Workspace> workspaces = ThreadLocal.withInitial(Workspace::new);
+    /** Training only: the transposed weights of the backward pass, built on the first {@link #newTape()}. */
+    private volatile TransposedWeights transposed;
 
     SimdLstmKernel(LstmConfig config, LstmWeights weights) {
         super(SimdBackend.NAME, config);
@@ -122,8 +132,16 @@ final class SimdLstmKernel extends AbstractLstmKernel {
                 Arrays.fill(ws.c, b * padded + hidden, (b + 1) * padded, 0f);
             }
         }
+        SimdTape tape = (SimdTape) pass.tape();
+        int record = tape == null ? 0 : pass.firstStep() * tape.batch;
         for (int i = 0; i < steps; i++) {
+            if (tape != null) {
+                recordBefore(tape, index, record + i * rows, rows, ws);
+            }
             recurrentStep(index, i, rows, ws);
+            if (tape != null && gru) {
+                System.arraycopy(ws.hn, 0, tape.stateRecord[index], (record + i * rows) * padded, rows * padded);
+            }
             float[] newest = ws.hNext;
             ws.hNext = ws.h;
             ws.h = newest;
@@ -132,11 +150,23 @@ final class SimdLstmKernel extends AbstractLstmKernel {
                 pass.output().write(t, b, newest, b * hStride, hout);
             }
         }
+        if (tape != null) {
+            // The cells left the activations in the gate rows: one copy for the whole segment.
+            System.arraycopy(ws.gates, 0, tape.gatesRecord[index], record * gateWidth, gateRows * gateWidth);
+        }
         for (int b = 0; b < rows; b++) {
             pass.writeH(b, ws.h, b * hStride);
             if (!gru) {
                 pass.writeC(b, ws.c, b * padded);
             }
+        }
+    }
+
+    /** Training: the state a step starts from, h (and the LSTM's c), into record rows {@code [row, row + rows)}. */
+    private void recordBefore(SimdTape tape, int index, int row, int rows, Workspace ws) {
+        System.arraycopy(ws.h, 0, tape.hPrevRecord[index], row * hStride, rows * hStride);
+        if (!gru) {
+            System.arraycopy(ws.c, 0, tape.stateRecord[index], row * padded, rows * padded);
         }
     }
 
@@ -179,6 +209,177 @@ final class SimdLstmKernel extends AbstractLstmKernel {
             // With projection the cell's output m = o ⊙ tanh(c') waits in ws.m for W_hr.
             GateBlocks.cells(ws.gates, g0, gateStride, rows, ws.c, projected ? ws.m : ws.hNext, s0, stateStride,
                     ws.scratch);
+        }
+    }
+
+    @Override
+    protected TrainingTape newTape() {
+        transposedWeights();
+        return new SimdTape(config, gateWidth, hStride);
+    }
+
+    /**
+     * The weights the backward pass multiplies by, transposed and packed for
+     * {@link GradientBlocks#transposedProduct}: built from the packed forward weights on the first
+     * {@link #newTape()}, so that a kernel used only for inference holds no second copy.
+     */
+    private TransposedWeights transposedWeights() {
+        TransposedWeights w = transposed;
+        if (w == null) {
+            synchronized (this) {
+                w = transposed;
+                if (w == null) {
+                    w = new TransposedWeights();
+                    transposed = w;
+                }
+            }
+        }
+        return w;
+    }
+
+    /** Per layer and direction: {@code W_ih}, {@code W_hh} and {@code W_hr} packed transposed. */
+    private final class TransposedWeights {
+        final float[][] input;
+        final float[][] recurrent;
+        final float[][] projection;
+
+        TransposedWeights() {
+            int count = inputWeights.length;
+            input = new float[count][];
+            recurrent = new float[count][];
+            projection = new float[count][];
+            int positions = blocks * blockStride;
+            for (int i = 0; i < count; i++) {
+                int in = config.layerInputSize(i / config.numDirections());
+                input[i] = GradientBlocks.transposePanels(inputWeights[i], positions, in);
+                recurrent[i] = GradientBlocks.transposeGateBlocks(recurrentWeights[i], blockStride, positions, hout);
+                if (projected) {
+                    projection[i] = GradientBlocks.transposePanels(projections[i], hout, hidden);
+                }
+            }
+        }
+    }
+
+    /**
+     * BPTT for one segment (the reverse of a {@link #computeSegment} in training mode):
+     * <ol>
+     *   <li>per step, latest first (the only sequential part): {@code dh} += the output's gradient;
+     *       with projection {@code dM = dh·W_hr}; the gate-gradient epilogue (per block, from the
+     *       recorded activations) gives the step's rows of {@code dA} and carries {@code dc};
+     *       {@code dh_prev = dA·W_hh} (GRU: {@code + dh·z});</li>
+     *   <li>then for all steps × rows at once: {@code dX = dA·W_ih} added into the layer input's
+     *       gradient, {@code dW_ih += dAᵀ·X}, {@code dW_hh += dAᵀ·H_prev}, {@code db += Σ dA},
+     *       {@code dW_hr += dHᵀ·M}.</li>
+     * </ol>
+     * Segment row {@code i·rows + b} is forward step i, batch row b, as in the forward's gate rows.
+     */
+    @Override
+    protected void computeSegmentBackward(BackwardPass pass) {
+        SimdTape tape = (SimdTape) pass.tape();
+        TransposedWeights w = transposed;
+        int index = pass.layer() * config.numDirections() + pass.direction();
+        int inSize = config.layerInputSize(pass.layer());
+        int steps = pass.steps();
+        int rows = pass.rows();
+        int count = steps * rows;
+        int first = pass.firstStep() * tape.batch;
+        int positions = blocks * blockStride;
+        int dhStride = tape.dhStride;
+        int mStride = tape.mStride;
+        tape.ensureBackward(count, rows, inSize);
+        float[] dh = tape.dh;
+        float[] dhNext = tape.dhNext;
+        float[] dc = tape.dc;
+        for (int b = 0; b < rows; b++) {
+            Arrays.fill(dh, b * dhStride, (b + 1) * dhStride, 0f);
+            pass.readDh(b, dh, b * dhStride);
+            if (!gru) {
+                Arrays.fill(dc, b * padded, (b + 1) * padded, 0f);
+                pass.readDc(b, dc, b * padded);
+            }
+        }
+        float[] activations = tape.gatesRecord[index];
+        float[] hPrev = tape.hPrevRecord[index];
+        float[] state = tape.stateRecord[index];
+        float[] da = tape.da;
+        float[] daRecurrent = gru ? tape.daRecurrent : da;
+        for (int i = steps - 1; i >= 0; i--) {
+            int t = pass.time(steps - 1 - i);
+            int row = i * rows;
+            int record = first + row;
+            for (int b = 0; b < rows; b++) {
+                pass.gradOutput().read(t, b, dhNext, 0, hout);
+                for (int k = 0, at = b * dhStride; k < hout; k++) {
+                    dh[at + k] += dhNext[k];
+                }
+            }
+            Arrays.fill(dhNext, 0, rows * dhStride, 0f);
+            if (gru) {
+                GradientBlocks.gruGateGradients(rows, blocks, activations, record * gateWidth, gateWidth, state,
+                        record * padded, padded, hPrev, record * hStride, hStride, dh, 0, dhStride, da, daRecurrent,
+                        row * gateWidth, gateWidth, dhNext, 0, dhStride);
+            } else {
+                float[] gradM = dh;
+                int gradMStride = dhStride;
+                if (projected) {
+                    System.arraycopy(dh, 0, tape.dhAll, row * dhStride, rows * dhStride);
+                    Arrays.fill(tape.dm, 0, rows * mStride, 0f);
+                    GradientBlocks.transposedProduct(w.projection[index], mStride / PANEL_WIDTH, hout, dh, 0, dhStride,
+                            rows, tape.dm, 0, mStride);
+                    gradM = tape.dm;
+                    gradMStride = mStride;
+                }
+                GradientBlocks.lstmCellTanh(rows, blocks, activations, record * gateWidth, gateWidth, state,
+                        record * padded, padded, tape.scratch);
+                GradientBlocks.lstmGateGradients(rows, blocks, activations, record * gateWidth, gateWidth, state,
+                        record * padded, padded, tape.scratch, gradM, 0, gradMStride, dc, 0, padded, da,
+                        row * gateWidth, gateWidth, projected ? tape.m : null, row * mStride, mStride);
+            }
+            GradientBlocks.transposedProduct(w.recurrent[index], dhStride / PANEL_WIDTH, positions, daRecurrent,
+                    row * gateWidth, gateWidth, rows, dhNext, 0, dhStride);
+            float[] swap = dh;
+            dh = dhNext;
+            dhNext = swap;
+        }
+        for (int b = 0; b < rows; b++) {
+            pass.writeDh(b, dh, b * dhStride);
+            if (!gru) {
+                pass.writeDc(b, dc, b * padded);
+            }
+        }
+        // The weight side: every step and row at once.
+        int xStride = GateBlocks.panelRowWidth(GradientBlocks.ceilDiv(inSize, LANES));
+        float[] x = tape.x;
+        float[] dx = tape.dx;
+        for (int i = 0; i < steps; i++) {
+            int t = pass.time(steps - 1 - i);
+            for (int b = 0; b < rows; b++) {
+                int r = i * rows + b;
+                pass.input().read(t, b, x, r * inSize, inSize);
+                pass.gradInput().read(t, b, dx, r * xStride, inSize);
+                Arrays.fill(dx, r * xStride + inSize, (r + 1) * xStride, 0f);
+            }
+        }
+        GradientBlocks.transposedProduct(w.input[index], xStride / PANEL_WIDTH, positions, da, 0, gateWidth, count, dx, 0,
+                xStride);
+        for (int i = 0; i < steps; i++) {
+            int t = pass.time(steps - 1 - i);
+            for (int b = 0; b < rows; b++) {
+                pass.gradInput().write(t, b, dx, (i * rows + b) * xStride, inSize);
+            }
+        }
+        int panels = gateWidth / PANEL_WIDTH;
+        GradientBlocks.outerProduct(x, 0, inSize, inSize, da, 0, gateWidth, panels, count, tape.inputGrads[index],
+                gateWidth);
+        GradientBlocks.outerProduct(hPrev, first * hStride, hStride, hout, daRecurrent, 0, gateWidth, panels, count,
+                tape.recurrentGrads[index], gateWidth);
+        GradientBlocks.columnSums(da, 0, gateWidth, gateWidth, count, tape.inputBiasGrads[index]);
+        if (gru) {
+            GradientBlocks.columnSums(daRecurrent, 0, gateWidth, gateWidth, count, tape.recurrentBiasGrads[index]);
+        }
+        if (projected) {
+            GradientBlocks.outerProduct(tape.dhAll, 0, dhStride, hout, tape.m, 0, mStride, mStride / PANEL_WIDTH, count,
+                    tape.projectionGrads[index], mStride);
         }
     }
 

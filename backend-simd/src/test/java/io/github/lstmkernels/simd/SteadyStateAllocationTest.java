@@ -1,10 +1,13 @@
 package io.github.lstmkernels.simd;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.github.lstmkernels.CellType;
 import io.github.lstmkernels.LstmConfig;
+import io.github.lstmkernels.LstmGradients;
 import io.github.lstmkernels.LstmKernel;
+import io.github.lstmkernels.LstmTraining;
 import io.github.lstmkernels.LstmWeights;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
@@ -30,6 +33,94 @@ class SteadyStateAllocationTest {
     @Test
     void projectedLstmAllocatesNothingOnceCompiled() {
         check(LstmConfig.builder(7, 37).projectionSize(11).numLayers(2).bidirectional(true).build());
+    }
+
+    @Test
+    void lstmTrainingAllocatesNothingOnceCompiled() {
+        checkTraining(LstmConfig.builder(7, 37).projectionSize(11).numLayers(2).bidirectional(true).build());
+    }
+
+    @Test
+    void gruTrainingAllocatesNothingOnceCompiled() {
+        checkTraining(LstmConfig.builder(7, 37).cell(CellType.GRU).numLayers(2).bidirectional(true).build());
+    }
+
+    /**
+     * Training with lengths (several segments, sorted rows). The forward pass must allocate nothing.
+     * The backward pass: {@code TensorChecks.checkBackward} in {@code api} builds its shape strings
+     * on every call (a few hundred bytes, the same for any shape of one configuration; the scalar
+     * backend shows it too), so this test asks that the backward pass allocate the same per call
+     * for a shape with more steps and segments: anything of this backend's (a boxed vector per
+     * step, segment or block) would grow with them. Once {@code api} builds those strings only on
+     * a refusal, both numbers are 0 and the assertion can become {@code 0}.
+     */
+    private static void checkTraining(LstmConfig config) {
+        long[] small = trainingBytesPerCall(config, 5, new int[] {3, 5, 1, 5, 4});
+        long[] large = trainingBytesPerCall(config, 7, new int[] {7, 2, 6, 1, 7, 4});
+        assertEquals(0, small[0], config + ": bytes allocated per training forward after warm-up");
+        assertEquals(0, large[0], config + ": bytes allocated per training forward after warm-up (7 steps)");
+        assertEquals(small[1], large[1], config + ": backward bytes per call grow with steps and segments");
+        assertTrue(small[1] <= 1024, config + ": " + small[1] + " bytes per backward call");
+    }
+
+    /** {forward, backward} bytes per call once compiled. */
+    private static long[] trainingBytesPerCall(LstmConfig config, int seqLen, int[] lengths) {
+        boolean gru = config.cell() == CellType.GRU;
+        int batch = lengths.length;
+        int states = config.numLayers() * config.numDirections() * batch;
+        try (LstmKernel kernel = new SimdBackend().createKernel(config, LstmWeights.random(config, 7));
+             LstmTraining training = kernel.newTraining();
+             Arena arena = Arena.ofConfined()) {
+            long xBytes = 4L * seqLen * batch * config.inputSize();
+            long yBytes = 4L * seqLen * batch * config.numDirections() * config.outputSize();
+            long hBytes = 4L * states * config.outputSize();
+            long cBytes = 4L * states * config.hiddenSize();
+            MemorySegment x = filled(arena, xBytes);
+            MemorySegment y = arena.allocate(yBytes);
+            MemorySegment h = arena.allocate(hBytes);
+            MemorySegment c = gru ? null : arena.allocate(cBytes);
+            MemorySegment gradY = filled(arena, yBytes);
+            MemorySegment gradHn = filled(arena, hBytes);
+            MemorySegment gradCn = gru ? null : filled(arena, cBytes);
+            MemorySegment gradX = arena.allocate(xBytes);
+            MemorySegment gradH0 = arena.allocate(hBytes);
+            MemorySegment gradC0 = gru ? null : arena.allocate(cBytes);
+            LstmGradients gradients = LstmGradients.overwriting(config);
+            var threads = (com.sun.management.ThreadMXBean) ManagementFactory.getThreadMXBean();
+            // Compilation only ever removes allocations: warm up until the forward allocates
+            // nothing and the backward's least bytes per call have not fallen for 4 rounds.
+            long forward = -1;
+            long backward = Long.MAX_VALUE;
+            for (int round = 0, steady = 0; round < ROUNDS && (forward != 0 || steady < 4); round++) {
+                for (int i = 0; i < WARM_UP_CALLS; i++) {
+                    training.forward(seqLen, batch, lengths, x, y, h, c);
+                    training.backward(gradY, gradHn, gradCn, gradX, gradH0, gradC0, gradients);
+                }
+                long forwardBytes = 0;
+                long backwardBytes = 0;
+                for (int i = 0; i < MEASURED_CALLS; i++) {
+                    long t0 = threads.getCurrentThreadAllocatedBytes();
+                    training.forward(seqLen, batch, lengths, x, y, h, c);
+                    long t1 = threads.getCurrentThreadAllocatedBytes();
+                    training.backward(gradY, gradHn, gradCn, gradX, gradH0, gradC0, gradients);
+                    long t2 = threads.getCurrentThreadAllocatedBytes();
+                    forwardBytes += t1 - t0;
+                    backwardBytes += t2 - t1;
+                }
+                forward = forwardBytes / MEASURED_CALLS;
+                steady = backwardBytes / MEASURED_CALLS < backward ? 0 : steady + 1;
+                backward = Math.min(backward, backwardBytes / MEASURED_CALLS);
+            }
+            return new long[] {forward, backward};
+        }
+    }
+
+    private static MemorySegment filled(Arena arena, long bytes) {
+        MemorySegment s = arena.allocate(bytes);
+        for (long i = 0; i < bytes / 4; i++) {
+            s.setAtIndex(java.lang.foreign.ValueLayout.JAVA_FLOAT, i, (float) Math.sin(i));
+        }
+        return s;
     }
 
     private static void check(LstmConfig config) {

@@ -1,0 +1,271 @@
+package io.github.lstmkernels.simd;
+
+import static io.github.lstmkernels.simd.GateBlocks.LANES;
+
+import io.github.lstmkernels.LstmConfig;
+import io.github.lstmkernels.LstmGradients;
+import io.github.lstmkernels.LstmWeights;
+import io.github.lstmkernels.spi.GradientSink;
+import io.github.lstmkernels.spi.TrainingTape;
+import java.util.Arrays;
+
+/**
+ * What the simd backend keeps from a training forward pass, its gradient accumulators, and the
+ * scratch of its backward pass: everything per training object, nothing per thread or kernel.
+ *
+ * <p><b>Records</b>, per layer and direction (index l·D + d), one row per (step, active batch row):
+ * a segment starting at step {@code t0} with {@code rows} rows puts forward step i's row b at
+ * record row {@code t0·B + i·rows + b} (segments cover disjoint steps and {@code rows ≤ B}, so
+ * they never overlap; a segment's rows are contiguous, in the order of its gate rows):
+ * <ul>
+ *   <li>{@code gates}: the activations {@code [i, f, tanh g, o]} (GRU {@code [r, z, n]}) in the
+ *       gate-row layout, {@code gS} floats: the forward's gate rows, copied once per segment;</li>
+ *   <li>{@code hPrev}: the h the step started from ({@code hS} floats, the forward's state row);</li>
+ *   <li>LSTM {@code cPrev}: the c the step started from; GRU {@code hn = W_hn h + b_hn}
+ *       ({@code padded} floats each).</li>
+ * </ul>
+ * Not recorded, recomputed by the backward pass: {@code c' = f·c + i·g} (bit for bit as the
+ * forward computed it), {@code tanh(c')}, and with projection {@code m = o·tanh(c')}.
+ *
+ * <p><b>Gradient accumulators</b> in the layouts of the tiles ({@link GradientBlocks}):
+ * {@code dW_ih} as {@code [I][gS]}, {@code dW_hh} as {@code [Hout][gS]}, the biases as gate rows,
+ * {@code dW_hr} as {@code [P][mS]}; converted to PyTorch's layouts when exported.
+ */
+final class SimdTape extends TrainingTape {
+    private final LstmConfig config;
+    private final boolean gru;
+    private final boolean projected;
+    private final int gates;
+    private final int hidden;
+    private final int hout;
+    private final int blocks;
+    private final int padded;
+    final int gateWidth;
+    final int hStride;
+    /** Row width of m and of dM: H in whole panels. */
+    final int mStride;
+    /** Row width of dh: Hout in whole panels (the output of a transposed product). */
+    final int dhStride;
+    int batch;
+    int capacity;
+
+    final float[][] gatesRecord;
+    final float[][] hPrevRecord;
+    /** LSTM: c before each step; GRU: W_hn h + b_hn. */
+    final float[][] stateRecord;
+
+    final float[][] inputGrads;
+    final float[][] recurrentGrads;
+    final float[][] inputBiasGrads;
+    final float[][] recurrentBiasGrads;
+    final float[][] projectionGrads;
+    private final float[][] exportIh;
+    private final float[][] exportHh;
+    private final float[][] exportBiasIh;
+    private final float[][] exportBiasHh;
+    private final float[][] exportHr;
+    private final String[][] names;
+
+    // Backward scratch, grown to the largest segment seen.
+    /** dA of a segment, [R][gS]; the GRU's input side. */
+    float[] da = new float[0];
+    /** GRU: dA of the recurrent side (n: da_n·r). */
+    float[] daRecurrent = new float[0];
+    /** The segment's layer input rows, [R][I]. */
+    float[] x = new float[0];
+    /** dX of the segment, [R][xS]. */
+    float[] dx = new float[0];
+    /** Projection: dH of every step, [R][dhS], and m, [R][mS]. */
+    float[] dhAll = new float[0];
+    float[] m = new float[0];
+    /** Per step: the carried dh and the next one, [rows][dhS]; dc [rows][padded]; dM [rows][mS]. */
+    float[] dh = new float[0];
+    float[] dhNext = new float[0];
+    float[] dc = new float[0];
+    float[] dm = new float[0];
+    float[] scratch = new float[0];
+
+    SimdTape(LstmConfig config, int gateWidth, int hStride) {
+        this.config = config;
+        this.gru = config.cell() == io.github.lstmkernels.CellType.GRU;
+        this.projected = config.projectionSize() > 0;
+        this.gates = config.cell().gates();
+        this.hidden = config.hiddenSize();
+        this.hout = config.outputSize();
+        this.blocks = GradientBlocks.ceilDiv(hidden, LANES);
+        this.padded = blocks * LANES;
+        this.gateWidth = gateWidth;
+        this.hStride = hStride;
+        this.mStride = GateBlocks.panelRowWidth(blocks);
+        this.dhStride = GateBlocks.panelRowWidth(GradientBlocks.ceilDiv(hout, LANES));
+        int count = config.numLayers() * config.numDirections();
+        gatesRecord = new float[count][0];
+        hPrevRecord = new float[count][0];
+        stateRecord = new float[count][0];
+        inputGrads = new float[count][];
+        recurrentGrads = new float[count][];
+        inputBiasGrads = new float[count][];
+        recurrentBiasGrads = new float[count][];
+        projectionGrads = new float[count][];
+        exportIh = new float[count][];
+        exportHh = new float[count][];
+        exportBiasIh = new float[count][];
+        exportBiasHh = new float[count][];
+        exportHr = new float[count][];
+        names = new String[count][];
+        int rows = config.gateRows();
+        for (int l = 0; l < config.numLayers(); l++) {
+            for (int d = 0; d < config.numDirections(); d++) {
+                int i = l * config.numDirections() + d;
+                int in = config.layerInputSize(l);
+                inputGrads[i] = new float[in * gateWidth];
+                recurrentGrads[i] = new float[hout * gateWidth];
+                inputBiasGrads[i] = new float[gateWidth];
+                recurrentBiasGrads[i] = new float[gateWidth];
+                exportIh[i] = new float[rows * in];
+                exportHh[i] = new float[rows * hout];
+                if (config.bias()) {
+                    exportBiasIh[i] = new float[rows];
+                    exportBiasHh[i] = new float[rows];
+                }
+                if (projected) {
+                    projectionGrads[i] = new float[config.projectionSize() * mStride];
+                    exportHr[i] = new float[config.projectionSize() * hidden];
+                }
+                String suffix = LstmWeights.suffix(l, d);
+                names[i] = new String[] {"weight_ih" + suffix, "weight_hh" + suffix, "bias_ih" + suffix,
+                        "bias_hh" + suffix, "weight_hr" + suffix};
+            }
+        }
+    }
+
+    /** Record row of forward step i, batch row b of a segment starting at step t0 with {@code rows} rows. */
+    int recordRow(int t0, int i, int rows, int b) {
+        return t0 * batch + i * rows + b;
+    }
+
+    @Override
+    protected void ensure(int seqLen, int batch) {
+        this.batch = batch;
+        int rows = Math.multiplyExact(seqLen, batch);
+        if (rows > capacity) {
+            for (int i = 0; i < gatesRecord.length; i++) {
+                gatesRecord[i] = new float[Math.multiplyExact(rows, gateWidth)];
+                hPrevRecord[i] = new float[Math.multiplyExact(rows, hStride)];
+                stateRecord[i] = new float[Math.multiplyExact(rows, padded)];
+            }
+            capacity = rows;
+        }
+    }
+
+    /** Grows the backward scratch for a segment of {@code segmentRows} = steps × rows rows, {@code rows} batch rows. */
+    void ensureBackward(int segmentRows, int rows, int inSize) {
+        int xStride = GateBlocks.panelRowWidth(GradientBlocks.ceilDiv(inSize, LANES));
+        da = grow(da, segmentRows * gateWidth);
+        if (gru) {
+            daRecurrent = grow(daRecurrent, segmentRows * gateWidth);
+        }
+        x = grow(x, segmentRows * inSize);
+        dx = grow(dx, segmentRows * xStride);
+        if (projected) {
+            dhAll = grow(dhAll, segmentRows * dhStride);
+            m = grow(m, segmentRows * mStride);
+            dm = grow(dm, rows * mStride);
+        }
+        dh = grow(dh, rows * dhStride);
+        dhNext = grow(dhNext, rows * dhStride);
+        dc = grow(dc, rows * padded);
+        scratch = grow(scratch, 2 * rows * padded);
+    }
+
+    private static float[] grow(float[] a, int length) {
+        return a.length >= length ? a : new float[length];
+    }
+
+    @Override
+    protected long bytesFor(int seqLen, int batch) {
+        long rows = (long) seqLen * batch;
+        long floats = 0;
+        int widestInput = 0;
+        for (int i = 0; i < gatesRecord.length; i++) {
+            floats += rows * (gateWidth + hStride + padded);
+            floats += inputGrads[i].length + recurrentGrads[i].length + inputBiasGrads[i].length
+                    + recurrentBiasGrads[i].length + exportIh[i].length + exportHh[i].length;
+            if (exportBiasIh[i] != null) {
+                floats += exportBiasIh[i].length + exportBiasHh[i].length;
+            }
+            if (projected) {
+                floats += projectionGrads[i].length + exportHr[i].length;
+            }
+        }
+        for (int l = 0; l < config.numLayers(); l++) {
+            widestInput = Math.max(widestInput, config.layerInputSize(l));
+        }
+        // The backward scratch for the largest segment: every step, every row.
+        long scratchFloats = rows * gateWidth * (gru ? 2 : 1) + rows * widestInput
+                + rows * GateBlocks.panelRowWidth(GradientBlocks.ceilDiv(widestInput, LANES))
+                + (projected ? rows * (dhStride + mStride) + (long) batch * mStride : 0)
+                + (long) batch * (2 * dhStride + padded + 2 * padded);
+        return Float.BYTES * (floats + scratchFloats);
+    }
+
+    @Override
+    protected void clearGradients() {
+        for (int i = 0; i < inputGrads.length; i++) {
+            Arrays.fill(inputGrads[i], 0f);
+            Arrays.fill(recurrentGrads[i], 0f);
+            Arrays.fill(inputBiasGrads[i], 0f);
+            Arrays.fill(recurrentBiasGrads[i], 0f);
+            if (projected) {
+                Arrays.fill(projectionGrads[i], 0f);
+            }
+        }
+    }
+
+    /** Position of gate {@code gate}, unit {@code unit} in a gate row. */
+    private int position(int gate, int unit) {
+        return (unit / LANES * gates + gate) * LANES + unit % LANES;
+    }
+
+    @Override
+    protected void exportGradients(LstmGradients gradients) {
+        for (int l = 0; l < config.numLayers(); l++) {
+            int in = config.layerInputSize(l);
+            for (int d = 0; d < config.numDirections(); d++) {
+                int i = l * config.numDirections() + d;
+                toPyTorch(inputGrads[i], in, exportIh[i]);
+                toPyTorch(recurrentGrads[i], hout, exportHh[i]);
+                GradientSink.store(gradients, names[i][0], exportIh[i]);
+                GradientSink.store(gradients, names[i][1], exportHh[i]);
+                if (config.bias()) {
+                    toPyTorch(inputBiasGrads[i], 1, exportBiasIh[i]);
+                    // LSTM: both biases enter the same sum, so their gradients are equal.
+                    toPyTorch(gru ? recurrentBiasGrads[i] : inputBiasGrads[i], 1, exportBiasHh[i]);
+                    GradientSink.store(gradients, names[i][2], exportBiasIh[i]);
+                    GradientSink.store(gradients, names[i][3], exportBiasHh[i]);
+                }
+                if (projected) {
+                    float[] acc = projectionGrads[i];
+                    float[] out = exportHr[i];
+                    for (int p = 0; p < config.projectionSize(); p++) {
+                        System.arraycopy(acc, p * mStride, out, p * hidden, hidden);
+                    }
+                    GradientSink.store(gradients, names[i][4], out);
+                }
+            }
+        }
+    }
+
+    /** {@code [K][gS]} accumulators to PyTorch's {@code [G·H, K]}. */
+    private void toPyTorch(float[] acc, int columns, float[] out) {
+        for (int g = 0; g < gates; g++) {
+            for (int u = 0; u < hidden; u++) {
+                int from = position(g, u);
+                int to = (g * hidden + u) * columns;
+                for (int k = 0; k < columns; k++) {
+                    out[to + k] = acc[k * gateWidth + from];
+                }
+            }
+        }
+    }
+}
