@@ -99,34 +99,55 @@ public final class TensorChecks {
         int states = config.numLayers() * config.numDirections();
         int yWidth = config.numDirections() * config.outputSize();
         long rows = times(seqLen, batch);
-        String hShape = "[L=" + states + ", B=" + batch + ", H=" + config.outputSize() + "]";
-        String cShape = "[L=" + states + ", B=" + batch + ", H=" + config.hiddenSize() + "]";
-        requireSize("gradY", gradY, times(rows, yWidth), timeShape(config, true, seqLen, batch, "H", yWidth));
-        requireSize("gradHn", gradHn, times(times(states, batch), config.outputSize()), hShape);
-        requireSize("gradX", gradX, times(rows, config.inputSize()), timeShape(config, true, seqLen, batch, "I", config.inputSize()));
-        requireSize("gradH0", gradH0, times(times(states, batch), config.outputSize()), hShape);
-        MemorySegment[] all = {gradY, gradHn, gradCn, gradX, gradH0, gradC0};
-        String[] names = {"gradY", "gradHn", "gradCn", "gradX", "gradH0", "gradC0"};
+        long hElements = times(times(states, batch), config.outputSize());
+        long cElements = times(times(states, batch), config.hiddenSize());
+        // Shape texts only when a check fails: steady-state calls allocate nothing.
+        if (!fits(gradY, times(rows, yWidth))) {
+            requireSize("gradY", gradY, times(rows, yWidth), timeShape(config, true, seqLen, batch, "H", yWidth));
+        }
+        if (!fits(gradHn, hElements)) {
+            requireSize("gradHn", gradHn, hElements, stateShape(states, batch, config.outputSize()));
+        }
+        if (!fits(gradX, times(rows, config.inputSize()))) {
+            requireSize("gradX", gradX, times(rows, config.inputSize()),
+                    timeShape(config, true, seqLen, batch, "I", config.inputSize()));
+        }
+        if (!fits(gradH0, hElements)) {
+            requireSize("gradH0", gradH0, hElements, stateShape(states, batch, config.outputSize()));
+        }
+        if (cellState && !fits(gradCn, cElements)) {
+            requireSize("gradCn", gradCn, cElements, stateShape(states, batch, config.hiddenSize()));
+        }
+        if (cellState && !fits(gradC0, cElements)) {
+            requireSize("gradC0", gradC0, cElements, stateShape(states, batch, config.hiddenSize()));
+        }
+        requireAccessible("gradY", gradY);
+        requireAccessible("gradHn", gradHn);
+        requireAccessible("gradX", gradX);
+        requireAccessible("gradH0", gradH0);
+        requireWritable("gradX", gradX);
+        requireWritable("gradH0", gradH0);
+        requireDisjoint("gradX", gradX, "gradY", gradY);
+        requireDisjoint("gradX", gradX, "gradHn", gradHn);
+        requireDisjoint("gradH0", gradH0, "gradY", gradY);
+        requireDisjoint("gradH0", gradH0, "gradHn", gradHn);
+        requireDisjoint("gradX", gradX, "gradH0", gradH0);
         if (cellState) {
-            requireSize("gradCn", gradCn, times(times(states, batch), config.hiddenSize()), cShape);
-            requireSize("gradC0", gradC0, times(times(states, batch), config.hiddenSize()), cShape);
+            requireAccessible("gradCn", gradCn);
+            requireAccessible("gradC0", gradC0);
+            requireWritable("gradC0", gradC0);
+            requireDisjoint("gradC0", gradC0, "gradY", gradY);
+            requireDisjoint("gradC0", gradC0, "gradHn", gradHn);
+            requireDisjoint("gradC0", gradC0, "gradCn", gradCn);
+            requireDisjoint("gradC0", gradC0, "gradX", gradX);
+            requireDisjoint("gradC0", gradC0, "gradH0", gradH0);
+            requireDisjoint("gradX", gradX, "gradCn", gradCn);
+            requireDisjoint("gradH0", gradH0, "gradCn", gradCn);
         }
-        for (int i = 0; i < all.length; i++) {
-            if (all[i] != null) {
-                requireAccessible(names[i], all[i]);
-            }
-        }
-        for (int out = 3; out < all.length; out++) {
-            if (all[out] == null) {
-                continue;
-            }
-            requireWritable(names[out], all[out]);
-            for (int other = 0; other < all.length; other++) {
-                if (other != out && all[other] != null) {
-                    requireDisjoint(names[out], all[out], names[other], all[other]);
-                }
-            }
-        }
+    }
+
+    private static String stateShape(int states, int batch, int width) {
+        return "[L=" + states + ", B=" + batch + ", H=" + width + "]";
     }
 
     /** a·b for positive sizes, saturating instead of overflowing (the size check then fails cleanly). */

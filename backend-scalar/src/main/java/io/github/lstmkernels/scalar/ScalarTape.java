@@ -75,10 +75,12 @@ final class ScalarTape extends TrainingTape {
 
     @Override
     protected void clearGradients() {
-        for (float[][] all : new float[][][] {inputGrads, recurrentGrads, inputBiasGrads, recurrentBiasGrads, projectionGrads}) {
-            for (float[] g : all) {
-                java.util.Arrays.fill(g, 0f);
-            }
+        for (int i = 0; i < records.length; i++) {
+            java.util.Arrays.fill(inputGrads[i], 0f);
+            java.util.Arrays.fill(recurrentGrads[i], 0f);
+            java.util.Arrays.fill(inputBiasGrads[i], 0f);
+            java.util.Arrays.fill(recurrentBiasGrads[i], 0f);
+            java.util.Arrays.fill(projectionGrads[i], 0f);
         }
     }
 
