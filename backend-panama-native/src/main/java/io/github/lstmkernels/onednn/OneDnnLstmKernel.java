@@ -34,11 +34,13 @@ final class OneDnnLstmKernel extends AbstractLstmKernel {
     /**
      * Plans kept per kernel. A call with lengths runs one plan per distinct (segment steps, active
      * rows) and direction: up to 2·min(B, T) plans. 128 holds every segment of a bidirectional
-     * call with up to 64 distinct lengths, so a repeated call of that kind finds all its plans
-     * instead of evicting the ones it is about to use (eviction is oldest-first: a call needing
-     * more plans than the cache holds would rebuild every one of them). A plan is small: its
-     * weights are shared ({@link NativeWeights}), so it holds a primitive descriptor and a
-     * primitive per layer, plus per thread that used it a few memory handles.
+     * call with up to 64 distinct lengths (shape h of DESIGN §9, B = 32, needs at most 64), so a
+     * repeated call of that kind finds all its plans instead of evicting the ones it is about to
+     * use (eviction is oldest-first: a call needing more plans than the cache holds rebuilds every
+     * one of them). The cost is memory: the weights are shared ({@link NativeWeights}), but each
+     * primitive holds its JIT-compiled kernels, about 0.3 MB per layer measured on AVX-512, so a full
+     * cache is some 40 MB per layer. oneDNN's own process-wide primitive cache (1024 entries by
+     * default) keeps more of the same, which makes re-creating an evicted plan cheaper.
      */
     static final int MAX_PLANS = 128;
 
@@ -118,7 +120,8 @@ final class OneDnnLstmKernel extends AbstractLstmKernel {
     /**
      * Executes the plan's primitive of the pass's layer. Input and output are the byte spans
      * {@code [from, from + bytes)} of the pass's tensors; {@code outWritten} of the output span's
-     * bytes are oneDNN's to write. The state is read from the pass's h/c rows and written back.
+     * bytes are oneDNN's to write. The state is read from the pass's h/c rows and written back
+     * ({@code cBytes} is ignored for a GRU).
      */
     private void run(ShapePlan plan, LayerPass pass, long inFrom, long inBytes, long outFrom, long outBytes,
                      long outWritten, long hBytes, long cBytes) {
@@ -131,15 +134,13 @@ final class OneDnnLstmKernel extends AbstractLstmKernel {
         checkSpan(input, inFrom, inBytes, "input");
         checkSpan(output, outFrom, outBytes, "output");
         checkSpan(pass.h(), hFrom, hBytes, "h");
-        if (gru) {
-            cBytes = 0;
-        } else {
+        if (!gru) {
             checkSpan(pass.c(), cFrom, cBytes, "c");
         }
 
         ThreadResources thread = threadResources();
         ThreadResources.PlanMemories memories = thread.memoriesFor(plan);
-        thread.ensureStaging(inBytes, outBytes, hBytes, cBytes, plan.scratchpadBytes());
+        thread.ensureStaging(inBytes, outBytes, hBytes, gru ? 0 : cBytes, plan.scratchpadBytes());
         // Off-heap tensors are read and written in place; heap ones go through native staging
         // buffers, because the GC may move a Java array while oneDNN reads it.
         long src = nativeAddress(input, inFrom, inBytes, thread.x);

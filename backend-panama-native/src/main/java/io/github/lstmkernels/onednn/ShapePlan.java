@@ -67,76 +67,82 @@ final class ShapePlan {
         primitiveDescs = new MemorySegment[layers];
         primitives = new long[layers];
         prepared = new NativeWeights.Prepared[layers][weightKinds];
-        boolean wholeLayer = direction == LayerPass.ALL_DIRECTIONS;
-        int directions = wholeLayer ? config.numDirections() : 1;
-        int firstDirection = wholeLayer ? 0 : direction;
-        int dnnlDirection = wholeLayer
-                ? (directions == 2 ? Dnnl.BIDIRECTIONAL_CONCAT : Dnnl.UNIDIRECTIONAL_LEFT2RIGHT)
-                : (direction == 1 ? Dnnl.UNIDIRECTIONAL_RIGHT2LEFT : Dnnl.UNIDIRECTIONAL_LEFT2RIGHT);
-        int hidden = config.hiddenSize();
-        int hout = config.outputSize();
-        int width = config.numDirections() * hout;
         long scratch = 0;
         try {
             for (int l = 0; l < layers; l++) {
-                int in = config.layerInputSize(l);
-                try (Arena temp = Arena.ofConfined()) {
-                    MemorySegment srcLayer;
-                    MemorySegment dstLayer;
-                    if (wholeLayer) {
-                        // Batch-first x and y are passed as they are: oneDNN reads [B, T, C] as format ntc. With
-                        // B = 1 or T = 1 the two layouts are the same bytes, and tnc is oneDNN's faster path.
-                        boolean batchFirst = config.batchFirst() && batch > 1 && steps > 1;
-                        srcLayer = dnnl.memoryDesc(temp, new long[] {steps, batch, in},
-                                l == 0 && batchFirst ? Dnnl.TAG_NTC : Dnnl.TAG_TNC);
-                        dstLayer = dnnl.memoryDesc(temp, new long[] {steps, batch, width},
-                                l == layers - 1 && batchFirst ? Dnnl.TAG_NTC : Dnnl.TAG_TNC);
-                    } else {
-                        // The first `rows` rows of `steps` time steps of a [T, batch, ·] buffer; the output is
-                        // this direction's Hout columns of a row D·Hout wide.
-                        srcLayer = dnnl.memoryDescStrided(temp, new long[] {steps, rows, in},
-                                new long[] {(long) batch * in, in, 1});
-                        dstLayer = dnnl.memoryDescStrided(temp, new long[] {steps, rows, hout},
-                                new long[] {(long) batch * width, width, 1});
-                    }
-                    MemorySegment h = dnnl.memoryDesc(temp, new long[] {1, directions, rows, hout}, Dnnl.TAG_LDNC);
-                    MemorySegment c = gru ? MemorySegment.NULL
-                            : dnnl.memoryDesc(temp, new long[] {1, directions, rows, hidden}, Dnnl.TAG_LDNC);
-                    MemorySegment weightsLayer = anyWeights(temp, l, NativeWeights.WEIGHTS_LAYER, directions);
-                    MemorySegment weightsIter = anyWeights(temp, l, NativeWeights.WEIGHTS_ITER, directions);
-                    MemorySegment projection = weightKinds > 3
-                            ? anyWeights(temp, l, NativeWeights.PROJECTION, directions) : MemorySegment.NULL;
-                    MemorySegment bias = dnnl.memoryDesc(temp, weights.dims(l, NativeWeights.BIAS, directions),
-                            weights.plainTag(NativeWeights.BIAS));
-                    MemorySegment attr = dnnl.userScratchpadAttr(temp);
-                    try {
-                        primitiveDescs[l] = gru
-                                ? dnnl.lbrGruForwardPrimitiveDesc(temp, engine, dnnlDirection, srcLayer, h, weightsLayer,
-                                        weightsIter, bias, dstLayer, h, attr)
-                                : dnnl.lstmForwardPrimitiveDesc(temp, engine, dnnlDirection, srcLayer, h, c, weightsLayer,
-                                        weightsIter, projection, bias, dstLayer, h, c, attr);
-                        primitives[l] = dnnl.primitiveCreate(primitiveDescs[l]);
-                        for (int kind = 0; kind < weightKinds; kind++) {
-                            prepared[l][kind] = weights.acquire(l, kind, firstDirection, directions,
-                                    argumentDesc(l, WEIGHT_ARGS[kind]));
-                        }
-                        scratch = Math.max(scratch, dnnl.memoryDescSize(scratchpadDesc(l)));
-                    } finally {
-                        dnnl.primitiveAttrDestroy(attr);
-                        for (MemorySegment md : new MemorySegment[] {srcLayer, dstLayer, h, c, weightsLayer, weightsIter,
-                                projection, bias}) {
-                            if (!md.equals(MemorySegment.NULL)) {
-                                dnnl.memoryDescDestroy(md);
-                            }
-                        }
-                    }
-                }
+                scratch = Math.max(scratch, createLayer(engine, config, l));
             }
         } catch (RuntimeException e) {
             free();
             throw e;
         }
         this.scratchpadBytes = scratch;
+    }
+
+    /** Describes layer l for this shape, creates its primitive and takes its weights; returns its scratchpad size. */
+    private long createLayer(MemorySegment engine, LstmConfig config, int l) {
+        boolean gru = config.cell() == CellType.GRU;
+        boolean wholeLayer = direction == LayerPass.ALL_DIRECTIONS;
+        int directions = wholeLayer ? config.numDirections() : 1;
+        int firstDirection = wholeLayer ? 0 : direction;
+        int dnnlDirection = wholeLayer
+                ? (directions == 2 ? Dnnl.BIDIRECTIONAL_CONCAT : Dnnl.UNIDIRECTIONAL_LEFT2RIGHT)
+                : (direction == 1 ? Dnnl.UNIDIRECTIONAL_RIGHT2LEFT : Dnnl.UNIDIRECTIONAL_LEFT2RIGHT);
+        int in = config.layerInputSize(l);
+        int hidden = config.hiddenSize();
+        int hout = config.outputSize();
+        int width = config.numDirections() * hout;
+        try (Arena temp = Arena.ofConfined()) {
+            MemorySegment srcLayer;
+            MemorySegment dstLayer;
+            if (wholeLayer) {
+                // Batch-first x and y are passed as they are: oneDNN reads [B, T, C] as format ntc. With
+                // B = 1 or T = 1 the two layouts are the same bytes, and tnc is oneDNN's faster path.
+                boolean batchFirst = config.batchFirst() && batch > 1 && steps > 1;
+                srcLayer = dnnl.memoryDesc(temp, new long[] {steps, batch, in},
+                        l == 0 && batchFirst ? Dnnl.TAG_NTC : Dnnl.TAG_TNC);
+                dstLayer = dnnl.memoryDesc(temp, new long[] {steps, batch, width},
+                        l == config.numLayers() - 1 && batchFirst ? Dnnl.TAG_NTC : Dnnl.TAG_TNC);
+            } else {
+                // The first `rows` rows of `steps` time steps of a [T, batch, ·] buffer; the output is
+                // this direction's Hout columns of a row D·Hout wide.
+                srcLayer = dnnl.memoryDescStrided(temp, new long[] {steps, rows, in},
+                        new long[] {(long) batch * in, in, 1});
+                dstLayer = dnnl.memoryDescStrided(temp, new long[] {steps, rows, hout},
+                        new long[] {(long) batch * width, width, 1});
+            }
+            MemorySegment h = dnnl.memoryDesc(temp, new long[] {1, directions, rows, hout}, Dnnl.TAG_LDNC);
+            MemorySegment c = gru ? MemorySegment.NULL
+                    : dnnl.memoryDesc(temp, new long[] {1, directions, rows, hidden}, Dnnl.TAG_LDNC);
+            MemorySegment weightsLayer = anyWeights(temp, l, NativeWeights.WEIGHTS_LAYER, directions);
+            MemorySegment weightsIter = anyWeights(temp, l, NativeWeights.WEIGHTS_ITER, directions);
+            MemorySegment projection = weightKinds > 3
+                    ? anyWeights(temp, l, NativeWeights.PROJECTION, directions) : MemorySegment.NULL;
+            MemorySegment bias = dnnl.memoryDesc(temp, weights.dims(l, NativeWeights.BIAS, directions),
+                    weights.plainTag(NativeWeights.BIAS));
+            MemorySegment attr = dnnl.userScratchpadAttr(temp);
+            try {
+                primitiveDescs[l] = gru
+                        ? dnnl.lbrGruForwardPrimitiveDesc(temp, engine, dnnlDirection, srcLayer, h, weightsLayer,
+                                weightsIter, bias, dstLayer, h, attr)
+                        : dnnl.lstmForwardPrimitiveDesc(temp, engine, dnnlDirection, srcLayer, h, c, weightsLayer,
+                                weightsIter, projection, bias, dstLayer, h, c, attr);
+                primitives[l] = dnnl.primitiveCreate(primitiveDescs[l]);
+                for (int kind = 0; kind < weightKinds; kind++) {
+                    prepared[l][kind] = weights.acquire(l, kind, firstDirection, directions,
+                            argumentDesc(l, WEIGHT_ARGS[kind]));
+                }
+                return dnnl.memoryDescSize(scratchpadDesc(l));
+            } finally {
+                dnnl.primitiveAttrDestroy(attr);
+                for (MemorySegment md : new MemorySegment[] {srcLayer, dstLayer, h, c, weightsLayer, weightsIter,
+                        projection, bias}) {
+                    if (!md.equals(MemorySegment.NULL)) {
+                        dnnl.memoryDescDestroy(md);
+                    }
+                }
+            }
+        }
     }
 
     /** Format {@code any}: the primitive picks the weights layout it runs fastest on. */
