@@ -84,64 +84,88 @@ final class ShapePlan {
         boolean gru = config.cell() == CellType.GRU;
         boolean wholeLayer = direction == LayerPass.ALL_DIRECTIONS;
         int directions = wholeLayer ? config.numDirections() : 1;
-        int firstDirection = wholeLayer ? 0 : direction;
         int dnnlDirection = wholeLayer
                 ? (directions == 2 ? Dnnl.BIDIRECTIONAL_CONCAT : Dnnl.UNIDIRECTIONAL_LEFT2RIGHT)
                 : (direction == 1 ? Dnnl.UNIDIRECTIONAL_RIGHT2LEFT : Dnnl.UNIDIRECTIONAL_LEFT2RIGHT);
+        try (Arena temp = Arena.ofConfined(); LayerDescs d = describe(temp, config, l, directions)) {
+            MemorySegment attr = dnnl.userScratchpadAttr(temp);
+            try {
+                primitiveDescs[l] = gru
+                        ? dnnl.lbrGruForwardPrimitiveDesc(temp, engine, dnnlDirection, d.srcLayer, d.h, d.weightsLayer,
+                                d.weightsIter, d.bias, d.dstLayer, d.h, attr)
+                        : dnnl.lstmForwardPrimitiveDesc(temp, engine, dnnlDirection, d.srcLayer, d.h, d.c,
+                                d.weightsLayer, d.weightsIter, d.projection, d.bias, d.dstLayer, d.h, d.c, attr);
+            } finally {
+                dnnl.primitiveAttrDestroy(attr);
+            }
+        }
+        primitives[l] = dnnl.primitiveCreate(primitiveDescs[l]);
+        for (int kind = 0; kind < weightKinds; kind++) {
+            prepared[l][kind] = weights.acquire(l, kind, wholeLayer ? 0 : direction, directions,
+                    argumentDesc(l, WEIGHT_ARGS[kind]));
+        }
+        return dnnl.memoryDescSize(scratchpadDesc(l));
+    }
+
+    /** The memory descriptors a layer's primitive is created from; destroyed on close. */
+    private final class LayerDescs implements AutoCloseable {
+        MemorySegment srcLayer = MemorySegment.NULL;
+        MemorySegment dstLayer = MemorySegment.NULL;
+        MemorySegment h = MemorySegment.NULL;
+        MemorySegment c = MemorySegment.NULL;
+        MemorySegment weightsLayer = MemorySegment.NULL;
+        MemorySegment weightsIter = MemorySegment.NULL;
+        MemorySegment projection = MemorySegment.NULL;
+        MemorySegment bias = MemorySegment.NULL;
+
+        @Override
+        public void close() {
+            for (MemorySegment md : new MemorySegment[] {srcLayer, dstLayer, h, c, weightsLayer, weightsIter, projection,
+                    bias}) {
+                if (!md.equals(MemorySegment.NULL)) {
+                    dnnl.memoryDescDestroy(md);
+                }
+            }
+        }
+    }
+
+    private LayerDescs describe(Arena temp, LstmConfig config, int l, int directions) {
         int in = config.layerInputSize(l);
-        int hidden = config.hiddenSize();
         int hout = config.outputSize();
         int width = config.numDirections() * hout;
-        try (Arena temp = Arena.ofConfined()) {
-            MemorySegment srcLayer;
-            MemorySegment dstLayer;
-            if (wholeLayer) {
+        LayerDescs d = new LayerDescs();
+        try {
+            if (direction == LayerPass.ALL_DIRECTIONS) {
                 // Batch-first x and y are passed as they are: oneDNN reads [B, T, C] as format ntc. With
                 // B = 1 or T = 1 the two layouts are the same bytes, and tnc is oneDNN's faster path.
                 boolean batchFirst = config.batchFirst() && batch > 1 && steps > 1;
-                srcLayer = dnnl.memoryDesc(temp, new long[] {steps, batch, in},
+                d.srcLayer = dnnl.memoryDesc(temp, new long[] {steps, batch, in},
                         l == 0 && batchFirst ? Dnnl.TAG_NTC : Dnnl.TAG_TNC);
-                dstLayer = dnnl.memoryDesc(temp, new long[] {steps, batch, width},
+                d.dstLayer = dnnl.memoryDesc(temp, new long[] {steps, batch, width},
                         l == config.numLayers() - 1 && batchFirst ? Dnnl.TAG_NTC : Dnnl.TAG_TNC);
             } else {
                 // The first `rows` rows of `steps` time steps of a [T, batch, ·] buffer; the output is
                 // this direction's Hout columns of a row D·Hout wide.
-                srcLayer = dnnl.memoryDescStrided(temp, new long[] {steps, rows, in},
+                d.srcLayer = dnnl.memoryDescStrided(temp, new long[] {steps, rows, in},
                         new long[] {(long) batch * in, in, 1});
-                dstLayer = dnnl.memoryDescStrided(temp, new long[] {steps, rows, hout},
+                d.dstLayer = dnnl.memoryDescStrided(temp, new long[] {steps, rows, hout},
                         new long[] {(long) batch * width, width, 1});
             }
-            MemorySegment h = dnnl.memoryDesc(temp, new long[] {1, directions, rows, hout}, Dnnl.TAG_LDNC);
-            MemorySegment c = gru ? MemorySegment.NULL
-                    : dnnl.memoryDesc(temp, new long[] {1, directions, rows, hidden}, Dnnl.TAG_LDNC);
-            MemorySegment weightsLayer = anyWeights(temp, l, NativeWeights.WEIGHTS_LAYER, directions);
-            MemorySegment weightsIter = anyWeights(temp, l, NativeWeights.WEIGHTS_ITER, directions);
-            MemorySegment projection = weightKinds > 3
-                    ? anyWeights(temp, l, NativeWeights.PROJECTION, directions) : MemorySegment.NULL;
-            MemorySegment bias = dnnl.memoryDesc(temp, weights.dims(l, NativeWeights.BIAS, directions),
-                    weights.plainTag(NativeWeights.BIAS));
-            MemorySegment attr = dnnl.userScratchpadAttr(temp);
-            try {
-                primitiveDescs[l] = gru
-                        ? dnnl.lbrGruForwardPrimitiveDesc(temp, engine, dnnlDirection, srcLayer, h, weightsLayer,
-                                weightsIter, bias, dstLayer, h, attr)
-                        : dnnl.lstmForwardPrimitiveDesc(temp, engine, dnnlDirection, srcLayer, h, c, weightsLayer,
-                                weightsIter, projection, bias, dstLayer, h, c, attr);
-                primitives[l] = dnnl.primitiveCreate(primitiveDescs[l]);
-                for (int kind = 0; kind < weightKinds; kind++) {
-                    prepared[l][kind] = weights.acquire(l, kind, firstDirection, directions,
-                            argumentDesc(l, WEIGHT_ARGS[kind]));
-                }
-                return dnnl.memoryDescSize(scratchpadDesc(l));
-            } finally {
-                dnnl.primitiveAttrDestroy(attr);
-                for (MemorySegment md : new MemorySegment[] {srcLayer, dstLayer, h, c, weightsLayer, weightsIter,
-                        projection, bias}) {
-                    if (!md.equals(MemorySegment.NULL)) {
-                        dnnl.memoryDescDestroy(md);
-                    }
-                }
+            d.h = dnnl.memoryDesc(temp, new long[] {1, directions, rows, hout}, Dnnl.TAG_LDNC);
+            if (config.cell() != CellType.GRU) {
+                d.c = dnnl.memoryDesc(temp, new long[] {1, directions, rows, config.hiddenSize()}, Dnnl.TAG_LDNC);
             }
+            d.weightsLayer = anyWeights(temp, l, NativeWeights.WEIGHTS_LAYER, directions);
+            d.weightsIter = anyWeights(temp, l, NativeWeights.WEIGHTS_ITER, directions);
+            if (weightKinds > 3) {
+                d.projection = anyWeights(temp, l, NativeWeights.PROJECTION, directions);
+            }
+            d.bias = dnnl.memoryDesc(temp, weights.dims(l, NativeWeights.BIAS, directions),
+                    weights.plainTag(NativeWeights.BIAS));
+            return d;
+        } catch (RuntimeException e) {
+            d.close();
+            throw e;
         }
     }
 
