@@ -1,5 +1,6 @@
 package io.github.lstmkernels.onednn;
 
+import io.github.lstmkernels.LstmConfig;
 import io.github.lstmkernels.LstmKernel;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
@@ -20,37 +21,48 @@ public final class BareExecution implements Runnable, AutoCloseable {
     private BareExecution(OneDnnLstmKernel kernel, int seqLen, int batch, MemorySegment x, MemorySegment y,
                           MemorySegment h, MemorySegment c) {
         this.kernel = kernel;
-        this.plan = kernel.acquirePlan(seqLen, batch);
+        this.plan = kernel.acquireLayerPlan(seqLen, batch);
         this.resources = kernel.newThreadResources();
         this.memories = resources.memoriesFor(plan);
-        int layers = kernel.config().numLayers();
-        long stateBytes = 4L * batch * kernel.config().hiddenSize();
-        long between = 4L * seqLen * batch * kernel.config().hiddenSize();
-        MemorySegment hOut = arena.allocate(stateBytes * layers, 64);
-        MemorySegment cOut = arena.allocate(stateBytes * layers, 64);
+        LstmConfig config = kernel.config();
+        int layers = config.numLayers();
+        // Per layer: the state of every direction, [D, B, ·] (PyTorch's h_n rows l·D .. l·D + D − 1).
+        long hBytes = 4L * config.numDirections() * batch * config.outputSize();
+        long cBytes = 4L * config.numDirections() * batch * config.hiddenSize();
+        long between = 4L * seqLen * batch * config.numDirections() * config.outputSize();
+        MemorySegment hOut = arena.allocate(hBytes * layers, 64);
+        MemorySegment cOut = arena.allocate(cBytes * layers, 64);
         MemorySegment[] middle = {arena.allocate(between, 64), arena.allocate(between, 64)};
         MemorySegment scratchpad = arena.allocate(Math.max(64, plan.scratchpadBytes()), 64);
         for (int l = 0; l < layers; l++) {
             long src = l == 0 ? x.address() : middle[(l - 1) & 1].address();
             long dst = l == layers - 1 ? y.address() : middle[l & 1].address();
-            long offset = l * stateBytes;
-            memories.bind(l, src, h.address() + offset, c.address() + offset, dst, hOut.address() + offset,
-                    cOut.address() + offset, scratchpad.address());
+            long cIn = c == null ? 0 : c.address() + l * cBytes;
+            memories.bind(l, src, h.address() + l * hBytes, dst, hOut.address() + l * hBytes, cIn,
+                    cOut.address() + l * cBytes, scratchpad.address());
         }
     }
 
-    /** The bare execution of {@code kernel}'s primitives for (seqLen, batch) on off-heap tensors. */
+    /**
+     * The bare execution of {@code kernel}'s primitives for (seqLen, batch) on off-heap tensors
+     * ({@code c} null for a GRU).
+     */
     public static BareExecution of(LstmKernel kernel, int seqLen, int batch, MemorySegment x, MemorySegment y,
                                    MemorySegment h, MemorySegment c) {
         if (!(kernel instanceof OneDnnLstmKernel oneDnn)) {
             throw new IllegalArgumentException("not a onednn kernel: " + kernel.backendName());
         }
         for (MemorySegment s : new MemorySegment[] {x, y, h, c}) {
-            if (!s.isNative()) {
+            if (s != null && !s.isNative()) {
                 throw new IllegalArgumentException("bare execution needs off-heap tensors");
             }
         }
-        oneDnn.sequence(seqLen, batch, x, y, h, c); // checks every size once, and builds the plan
+        // Checks every size once, and builds the plan.
+        if (c == null) {
+            oneDnn.sequence(seqLen, batch, x, y, h);
+        } else {
+            oneDnn.sequence(seqLen, batch, x, y, h, c);
+        }
         return new BareExecution(oneDnn, seqLen, batch, x, y, h, c);
     }
 
@@ -58,7 +70,7 @@ public final class BareExecution implements Runnable, AutoCloseable {
     public void run() {
         Dnnl dnnl = kernel.dnnl();
         for (int l = 0; l < plan.layers(); l++) {
-            dnnl.execute(plan.primitive(l), resources.stream, ThreadResources.PlanMemories.ARGS, memories.args(l));
+            dnnl.execute(plan.primitive(l), resources.stream, memories.argCount(), memories.args(l));
         }
         dnnl.streamWait(resources.stream);
     }

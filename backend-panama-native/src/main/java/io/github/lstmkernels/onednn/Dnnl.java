@@ -35,9 +35,12 @@ final class Dnnl {
     static final int TAG_LDNC = 5;     // abcd
     static final int TAG_LDIGO = 6;    // abcde
     static final int TAG_LDGO = 5;     // abcd
+    static final int TAG_LDOI = 20;    // abdc
     // dnnl_prop_kind_t, dnnl_rnn_direction_t, dnnl_scratchpad_mode_t, dnnl_engine_kind_t, dnnl_stream_flags_t
     static final int FORWARD_INFERENCE = 96;
     static final int UNIDIRECTIONAL_LEFT2RIGHT = 1;
+    static final int UNIDIRECTIONAL_RIGHT2LEFT = 2;
+    static final int BIDIRECTIONAL_CONCAT = 3;
     static final int SCRATCHPAD_MODE_USER = 1;
     static final int ENGINE_CPU = 1;
     static final int STREAM_DEFAULT_FLAGS = 1;
@@ -53,6 +56,7 @@ final class Dnnl {
     static final int ARG_DST_ITER_C = 19;
     static final int ARG_WEIGHTS_LAYER = 33;
     static final int ARG_WEIGHTS_ITER = 34;
+    static final int ARG_WEIGHTS_PROJECTION = 36;
     static final int ARG_BIAS = 41;
     static final int ARG_SCRATCHPAD = 80;
     static final int ARG_FROM = 1;
@@ -78,6 +82,9 @@ final class Dnnl {
     // dnnl_status_t dnnl_memory_desc_create_with_tag(dnnl_memory_desc_t *md, int ndims, const dnnl_dims_t dims,
     //                                                 dnnl_data_type_t data_type, dnnl_format_tag_t tag);
     private final MethodHandle memoryDescCreateWithTag;
+    // dnnl_status_t dnnl_memory_desc_create_with_strides(dnnl_memory_desc_t *md, int ndims, const dnnl_dims_t dims,
+    //                                                     dnnl_data_type_t data_type, const dnnl_dims_t strides);
+    private final MethodHandle memoryDescCreateWithStrides;
     // dnnl_status_t dnnl_memory_desc_destroy(dnnl_memory_desc_t memory_desc);
     private final MethodHandle memoryDescDestroy;
     // int dnnl_memory_desc_equal(const_dnnl_memory_desc_t lhs, const_dnnl_memory_desc_t rhs);
@@ -91,6 +98,8 @@ final class Dnnl {
     private final MethodHandle memorySetDataHandle;
     // dnnl_status_t dnnl_memory_destroy(dnnl_memory_t memory);
     private final MethodHandle memoryDestroy;
+    // dnnl_status_t dnnl_memory_get_memory_desc(const_dnnl_memory_t memory, const_dnnl_memory_desc_t *memory_desc);
+    private final MethodHandle memoryGetMemoryDesc;
     // dnnl_status_t dnnl_primitive_attr_create(dnnl_primitive_attr_t *attr);
     private final MethodHandle primitiveAttrCreate;
     // dnnl_status_t dnnl_primitive_attr_destroy(dnnl_primitive_attr_t attr);
@@ -103,6 +112,11 @@ final class Dnnl {
     //     bias, dst_layer, dst_iter, dst_iter_c (all const_dnnl_memory_desc_t), unsigned flags,
     //     const_dnnl_primitive_attr_t attr);
     private final MethodHandle lstmForwardPrimitiveDescCreate;
+    // dnnl_status_t dnnl_lbr_gru_forward_primitive_desc_create(dnnl_primitive_desc_t *pd, dnnl_engine_t engine,
+    //     dnnl_prop_kind_t prop_kind, dnnl_rnn_direction_t direction,
+    //     src_layer, src_iter, weights_layer, weights_iter, bias, dst_layer, dst_iter (all const_dnnl_memory_desc_t),
+    //     unsigned flags, const_dnnl_primitive_attr_t attr);
+    private final MethodHandle lbrGruForwardPrimitiveDescCreate;
     // dnnl_status_t dnnl_reorder_primitive_desc_create(dnnl_primitive_desc_t *pd, const_dnnl_memory_desc_t src_desc,
     //     dnnl_engine_t src_engine, const_dnnl_memory_desc_t dst_desc, dnnl_engine_t dst_engine,
     //     const_dnnl_primitive_attr_t attr);
@@ -131,12 +145,16 @@ final class Dnnl {
         streamDestroy = bind(dnnl, "dnnl_stream_destroy", FunctionDescriptor.of(JAVA_INT, JAVA_LONG));
         memoryDescCreateWithTag = bind(dnnl, "dnnl_memory_desc_create_with_tag",
                 FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT));
+        memoryDescCreateWithStrides = bind(dnnl, "dnnl_memory_desc_create_with_strides",
+                FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT, ADDRESS, JAVA_INT, ADDRESS));
         memoryDescDestroy = bind(dnnl, "dnnl_memory_desc_destroy", FunctionDescriptor.of(JAVA_INT, ADDRESS));
         memoryDescEqual = bind(dnnl, "dnnl_memory_desc_equal", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS));
         memoryDescGetSize = bind(dnnl, "dnnl_memory_desc_get_size", FunctionDescriptor.of(JAVA_LONG, ADDRESS));
         memoryCreate = bind(dnnl, "dnnl_memory_create", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, ADDRESS, ADDRESS));
         memorySetDataHandle = bind(dnnl, "dnnl_memory_set_data_handle", FunctionDescriptor.of(JAVA_INT, JAVA_LONG, JAVA_LONG));
         memoryDestroy = bind(dnnl, "dnnl_memory_destroy", FunctionDescriptor.of(JAVA_INT, JAVA_LONG));
+        memoryGetMemoryDesc = bind(dnnl, "dnnl_memory_get_memory_desc",
+                FunctionDescriptor.of(JAVA_INT, JAVA_LONG, ADDRESS));
         primitiveAttrCreate = bind(dnnl, "dnnl_primitive_attr_create", FunctionDescriptor.of(JAVA_INT, ADDRESS));
         primitiveAttrDestroy = bind(dnnl, "dnnl_primitive_attr_destroy", FunctionDescriptor.of(JAVA_INT, ADDRESS));
         primitiveAttrSetScratchpadMode = bind(dnnl, "dnnl_primitive_attr_set_scratchpad_mode",
@@ -145,6 +163,9 @@ final class Dnnl {
                 FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, JAVA_INT, JAVA_INT,
                         ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS,
                         JAVA_INT, ADDRESS));
+        lbrGruForwardPrimitiveDescCreate = bind(dnnl, "dnnl_lbr_gru_forward_primitive_desc_create",
+                FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, JAVA_INT, JAVA_INT,
+                        ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, JAVA_INT, ADDRESS));
         reorderPrimitiveDescCreate = bind(dnnl, "dnnl_reorder_primitive_desc_create",
                 FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS));
         primitiveDescQueryMd = bind(dnnl, "dnnl_primitive_desc_query_md",
@@ -257,6 +278,27 @@ final class Dnnl {
         return out.get(ADDRESS, 0);
     }
 
+    /**
+     * A plain f32 memory descriptor with explicit strides (in elements), for a view into a larger
+     * tensor such as the first rows of a time-major buffer; the caller destroys it.
+     */
+    MemorySegment memoryDescStrided(Arena arena, long[] dims, long[] strides) {
+        MemorySegment dimsSegment = arena.allocate(DIMS_BYTES, 8);
+        MemorySegment stridesSegment = arena.allocate(DIMS_BYTES, 8);
+        for (int i = 0; i < dims.length; i++) {
+            dimsSegment.setAtIndex(JAVA_LONG, i, dims[i]);
+            stridesSegment.setAtIndex(JAVA_LONG, i, strides[i]);
+        }
+        MemorySegment out = arena.allocate(ADDRESS);
+        try {
+            check((int) memoryDescCreateWithStrides.invokeExact(out, dims.length, dimsSegment, F32, stridesSegment),
+                    "dnnl_memory_desc_create_with_strides");
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+        return out.get(ADDRESS, 0);
+    }
+
     void memoryDescDestroy(MemorySegment md) {
         try {
             check((int) memoryDescDestroy.invokeExact(md), "dnnl_memory_desc_destroy");
@@ -310,6 +352,17 @@ final class Dnnl {
         }
     }
 
+    /** The descriptor of a memory object; owned by the memory object. */
+    MemorySegment memoryDescOf(long memory) {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment out = arena.allocate(ADDRESS);
+            check((int) memoryGetMemoryDesc.invokeExact(memory, out), "dnnl_memory_get_memory_desc");
+            return out.get(ADDRESS, 0);
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
     /** Attributes with the user scratchpad mode: primitives then carry no state and may run on many threads. */
     MemorySegment userScratchpadAttr(Arena arena) {
         MemorySegment out = arena.allocate(ADDRESS);
@@ -332,16 +385,33 @@ final class Dnnl {
         }
     }
 
-    MemorySegment lstmForwardPrimitiveDesc(Arena arena, MemorySegment engine, MemorySegment srcLayer,
+    /** Forward-inference LSTM; {@code projection} is {@link MemorySegment#NULL} without LSTMP. No peepholes. */
+    MemorySegment lstmForwardPrimitiveDesc(Arena arena, MemorySegment engine, int direction, MemorySegment srcLayer,
                                            MemorySegment srcIter, MemorySegment srcIterC, MemorySegment weightsLayer,
-                                           MemorySegment weightsIter, MemorySegment bias, MemorySegment dstLayer,
-                                           MemorySegment dstIter, MemorySegment dstIterC, MemorySegment attr) {
+                                           MemorySegment weightsIter, MemorySegment projection, MemorySegment bias,
+                                           MemorySegment dstLayer, MemorySegment dstIter, MemorySegment dstIterC,
+                                           MemorySegment attr) {
         MemorySegment out = arena.allocate(ADDRESS);
         try {
-            check((int) lstmForwardPrimitiveDescCreate.invokeExact(out, engine, FORWARD_INFERENCE,
-                    UNIDIRECTIONAL_LEFT2RIGHT, srcLayer, srcIter, srcIterC, weightsLayer, weightsIter,
-                    MemorySegment.NULL, MemorySegment.NULL, bias, dstLayer, dstIter, dstIterC, 0, attr),
-                    "dnnl_lstm_forward_primitive_desc_create");
+            check((int) lstmForwardPrimitiveDescCreate.invokeExact(out, engine, FORWARD_INFERENCE, direction,
+                    srcLayer, srcIter, srcIterC, weightsLayer, weightsIter, MemorySegment.NULL, projection, bias,
+                    dstLayer, dstIter, dstIterC, 0, attr), "dnnl_lstm_forward_primitive_desc_create");
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+        return out.get(ADDRESS, 0);
+    }
+
+    /** Forward-inference linear-before-reset GRU (PyTorch's GRU): 4 bias gates, no cell state. */
+    MemorySegment lbrGruForwardPrimitiveDesc(Arena arena, MemorySegment engine, int direction, MemorySegment srcLayer,
+                                             MemorySegment srcIter, MemorySegment weightsLayer,
+                                             MemorySegment weightsIter, MemorySegment bias, MemorySegment dstLayer,
+                                             MemorySegment dstIter, MemorySegment attr) {
+        MemorySegment out = arena.allocate(ADDRESS);
+        try {
+            check((int) lbrGruForwardPrimitiveDescCreate.invokeExact(out, engine, FORWARD_INFERENCE, direction,
+                    srcLayer, srcIter, weightsLayer, weightsIter, bias, dstLayer, dstIter, 0, attr),
+                    "dnnl_lbr_gru_forward_primitive_desc_create");
         } catch (Throwable t) {
             throw rethrow(t);
         }

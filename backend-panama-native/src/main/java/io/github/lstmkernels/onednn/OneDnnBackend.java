@@ -7,10 +7,11 @@ import io.github.lstmkernels.LstmProperties;
 import io.github.lstmkernels.LstmWeights;
 import io.github.lstmkernels.spi.Availability;
 import io.github.lstmkernels.spi.LstmBackend;
+import java.util.EnumSet;
 import java.util.Set;
 
 /**
- * oneDNN's LSTM primitives through FFM. Loading the library is deferred to the first
+ * oneDNN's LSTM and GRU primitives through FFM. Loading the library is deferred to the first
  * {@link #availability()} probe, so merely discovering this provider touches no native code.
  */
 public final class OneDnnBackend implements LstmBackend {
@@ -44,7 +45,7 @@ public final class OneDnnBackend implements LstmBackend {
 
     @Override
     public Set<Feature> features() {
-        return Set.of();
+        return EnumSet.of(Feature.BIDIRECTIONAL, Feature.PROJECTION, Feature.VARIABLE_LENGTHS, Feature.GRU_CELL);
     }
 
     @Override

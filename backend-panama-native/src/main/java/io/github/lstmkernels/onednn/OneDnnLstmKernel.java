@@ -1,45 +1,60 @@
 package io.github.lstmkernels.onednn;
 
+import io.github.lstmkernels.CellType;
 import io.github.lstmkernels.LstmConfig;
 import io.github.lstmkernels.LstmWeights;
-import io.github.lstmkernels.Feature;
-import io.github.lstmkernels.UnsupportedFeatureException;
 import io.github.lstmkernels.spi.AbstractLstmKernel;
 import io.github.lstmkernels.spi.LayerPass;
-import io.github.lstmkernels.spi.WeightLayouts;
+import io.github.lstmkernels.spi.SequenceView;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
-import java.lang.foreign.ValueLayout;
 import java.util.Queue;
 import java.util.concurrent.ConcurrentLinkedQueue;
 
 /**
- * A layer stack run by oneDNN's LSTM forward-inference primitives, one primitive per layer (layer
- * input sizes may differ) and per call shape (T, B).
+ * A network run by oneDNN's forward-inference RNN primitives: LSTM (with projection when
+ * {@code proj_size} is set) or the linear-before-reset GRU, which is PyTorch's GRU.
  *
- * <p>oneDNN's model, kept here: descriptor → primitive created once → executed many times.
- * Prepare packs the weights once into oneDNN's user layouts ({@code ldigo}, and one bias
- * {@code b_ih + b_hh} in {@code ldgo}); the first call of a shape builds a {@link ShapePlan} (the
- * primitives and the weights reordered into the format they prefer) and caches it, up to
- * {@value #MAX_PLANS} shapes. Each calling thread has its own stream, scratchpad, memory objects
- * and staging buffers ({@link ThreadResources}), so primitives are shared and nothing mutable is.
+ * <p>oneDNN's model, kept here: descriptor → primitive created once → executed many times. The
+ * weights are packed once into oneDNN's user layouts ({@link NativeWeights}). The first run of a
+ * shape builds a {@link ShapePlan} (a primitive per layer) and caches it. The shared walk drives
+ * the runs:
+ * <ul>
+ *   <li>without lengths, {@link #computeLayer}: one execution per layer, both directions in one
+ *       {@code bidirectional_concat} primitive, on the caller's tensors (batch-first included);</li>
+ *   <li>with lengths, {@link #computeSegment}: one execution per segment of constant active rows
+ *       and direction, left to right or right to left, on the walk's sorted time-major buffers in
+ *       place (strided descriptors); the state is carried from segment to segment through the
+ *       walk's state rows.</li>
+ * </ul>
+ * Each calling thread has its own stream, scratchpad, memory objects and staging buffers
+ * ({@link ThreadResources}), so primitives are shared and nothing mutable is.
  */
 final class OneDnnLstmKernel extends AbstractLstmKernel {
-    static final int MAX_PLANS = 8;
-    private static final int GATES = 4;
+    /**
+     * Plans kept per kernel. A call with lengths runs one plan per distinct (segment steps, active
+     * rows) and direction: up to 2·min(B, T) plans. 128 holds every segment of a bidirectional
+     * call with up to 64 distinct lengths (shape h of DESIGN §9, B = 32, needs at most 64), so a
+     * repeated call of that kind finds all its plans instead of evicting the ones it is about to
+     * use (eviction is oldest-first: a call needing more plans than the cache holds rebuilds every
+     * one of them). The cost is memory: the weights are shared ({@link NativeWeights}), but each
+     * primitive holds its JIT-compiled kernels, about 0.3 MB per layer measured on AVX-512, so a full
+     * cache is some 40 MB per layer. oneDNN's own process-wide primitive cache (1024 entries by
+     * default) keeps more of the same, which makes re-creating an evicted plan cheaper.
+     */
+    static final int MAX_PLANS = 128;
 
     private final Dnnl dnnl;
     private final MemorySegment engine;
     private final int threads;
     private final int layers;
     private final int hidden;
-    private final Arena weightsArena = Arena.ofShared();
+    private final int hout;
+    private final int directions;
+    private final boolean gru;
+    private final NativeWeights weights;
     /** The walk's buffers (between layers, sorted copies), off-heap so oneDNN reads them in place. */
     private final Arena buffersArena = Arena.ofShared();
-    /** Per layer, native: weight_ih as ldigo [1, 1, I_l, 4, H], weight_hh as ldigo [1, 1, H, 4, H], bias as ldgo [1, 1, 4, H]. */
-    private final MemorySegment[] weightsLayer;
-    private final MemorySegment[] weightsIter;
-    private final MemorySegment[] bias;
 
     private final Object planLock = new Object();
     /** Most recently created first; replaced as a whole (copy on write), so lookups need no lock. */
@@ -54,55 +69,22 @@ final class OneDnnLstmKernel extends AbstractLstmKernel {
         this.threads = threads;
         this.layers = config.numLayers();
         this.hidden = config.hiddenSize();
-        this.weightsLayer = new MemorySegment[layers];
-        this.weightsIter = new MemorySegment[layers];
-        this.bias = new MemorySegment[layers];
-        for (int l = 0; l < layers; l++) {
-            // Block width H turns PyTorch's [4H, K] into [K][4][H]: exactly oneDNN's ldigo for one layer.
-            weightsLayer[l] = toNative(WeightLayouts.packGateBlocks(weights.weightIh(l), GATES, hidden,
-                    config.layerInputSize(l), hidden));
-            weightsIter[l] = toNative(WeightLayouts.packGateBlocks(weights.weightHh(l), GATES, hidden, hidden, hidden));
-            bias[l] = toNative(WeightLayouts.foldedBias(weights, l, 0));
-        }
-    }
-
-    private MemorySegment toNative(float[] values) {
-        return weightsArena.allocateFrom(ValueLayout.JAVA_FLOAT, values);
+        this.hout = config.outputSize();
+        this.directions = config.numDirections();
+        this.gru = config.cell() == CellType.GRU;
+        this.weights = new NativeWeights(dnnl, engine, config, weights);
     }
 
     @Override
     protected boolean computeLayer(LayerPass pass) {
-        int layer = pass.layer();
         int seqLen = pass.steps();
         int batch = pass.rows();
-        ShapePlan plan = acquirePlan(seqLen, batch);
+        ShapePlan plan = acquirePlan(seqLen, batch, LayerPass.ALL_DIRECTIONS, batch);
         try {
-            ThreadResources thread = threadResources();
-            ThreadResources.PlanMemories memories = thread.memoriesFor(plan);
             long rows = (long) seqLen * batch;
-            long inBytes = 4L * rows * config.layerInputSize(layer);
-            long outBytes = 4L * rows * hidden;
-            long stateBytes = 4L * batch * hidden;
-            thread.ensureStaging(Math.max(inBytes, outBytes), outBytes, stateBytes, plan.scratchpadBytes());
-
-            // Off-heap tensors are read and written in place; heap ones go through native staging
-            // buffers, because the GC may move a Java array while oneDNN reads it.
-            MemorySegment out = pass.output().data();
-            long src = nativeAddress(pass.input().data(), 0, inBytes, thread.x);
-            long h = nativeAddress(pass.h(), 4L * pass.hRow(0), stateBytes, thread.hIn);
-            long c = nativeAddress(pass.c(), 4L * pass.cRow(0), stateBytes, thread.cIn);
-            long dst = out.isNative() ? out.address() : thread.y.address();
-            memories.bind(layer, src, h, c, dst, thread.hOut.address(), thread.cOut.address(),
-                    thread.scratchpad.address());
-            dnnl.execute(plan.primitive(layer), thread.stream, ThreadResources.PlanMemories.ARGS, memories.args(layer));
-            dnnl.streamWait(thread.stream);
-
-            if (!out.isNative()) {
-                MemorySegment.copy(thread.y, 0, out, 0, outBytes);
-            }
-            // dst_iter went to staging, not over src_iter: oneDNN reads h while writing it.
-            MemorySegment.copy(thread.hOut, 0, pass.h(), 4L * pass.hRow(0), stateBytes);
-            MemorySegment.copy(thread.cOut, 0, pass.c(), 4L * pass.cRow(0), stateBytes);
+            // The whole input and output tensors; the state of every direction, [D, B, ·] back to back (ldnc).
+            run(plan, pass, 0, 4L * rows * config.layerInputSize(pass.layer()), 0, 4L * rows * directions * hout,
+                    4L * rows * directions * hout, 4L * directions * batch * hout, 4L * directions * batch * hidden);
         } finally {
             plan.release();
         }
@@ -111,7 +93,90 @@ final class OneDnnLstmKernel extends AbstractLstmKernel {
 
     @Override
     protected void computeSegment(LayerPass pass) {
-        throw new UnsupportedFeatureException(OneDnnBackend.NAME, Feature.VARIABLE_LENGTHS);
+        SequenceView in = pass.input();
+        SequenceView out = pass.output();
+        if (in.batchFirst() || out.batchFirst()) {
+            // The plans describe [T, B, ·] strides; the walk runs segments on its own time-major buffers.
+            throw new IllegalStateException("onednn runs segments on time-major buffers only");
+        }
+        int steps = pass.steps();
+        int rows = pass.rows();
+        int first = pass.firstStep();
+        int last = first + steps - 1;
+        ShapePlan plan = acquirePlan(steps, rows, pass.direction(), in.batch());
+        try {
+            // The span from the segment's first row to its last; rows of other sequences (past `rows`) lie in between.
+            long inFrom = 4L * in.row(first, 0);
+            long inTo = 4L * (in.row(last, rows - 1) + config.layerInputSize(pass.layer()));
+            long outFrom = 4L * out.row(first, 0);
+            long outTo = 4L * (out.row(last, rows - 1) + hout);
+            run(plan, pass, inFrom, inTo - inFrom, outFrom, outTo - outFrom, 4L * steps * rows * hout,
+                    4L * rows * hout, 4L * rows * hidden);
+        } finally {
+            plan.release();
+        }
+    }
+
+    /**
+     * Executes the plan's primitive of the pass's layer. Input and output are the byte spans
+     * {@code [from, from + bytes)} of the pass's tensors; {@code outWritten} of the output span's
+     * bytes are oneDNN's to write. The state is read from the pass's h/c rows and written back
+     * ({@code cBytes} is ignored for a GRU).
+     */
+    private void run(ShapePlan plan, LayerPass pass, long inFrom, long inBytes, long outFrom, long outBytes,
+                     long outWritten, long hBytes, long cBytes) {
+        MemorySegment input = pass.input().data();
+        MemorySegment output = pass.output().data();
+        long hFrom = 4L * pass.hRow(0);
+        long cFrom = gru ? 0 : 4L * pass.cRow(0);
+        // oneDNN gets raw addresses and checks nothing: every span is checked here, so a wrong one is an
+        // exception, never a crash.
+        checkSpan(input, inFrom, inBytes, "input");
+        checkSpan(output, outFrom, outBytes, "output");
+        checkSpan(pass.h(), hFrom, hBytes, "h");
+        if (!gru) {
+            checkSpan(pass.c(), cFrom, cBytes, "c");
+        }
+
+        ThreadResources thread = threadResources();
+        ThreadResources.PlanMemories memories = thread.memoriesFor(plan);
+        thread.ensureStaging(inBytes, outBytes, hBytes, gru ? 0 : cBytes, plan.scratchpadBytes());
+        // Off-heap tensors are read and written in place; heap ones go through native staging
+        // buffers, because the GC may move a Java array while oneDNN reads it.
+        long src = nativeAddress(input, inFrom, inBytes, thread.x);
+        long h = nativeAddress(pass.h(), hFrom, hBytes, thread.hIn);
+        long c = gru ? 0 : nativeAddress(pass.c(), cFrom, cBytes, thread.cIn);
+        long dst;
+        if (output.isNative()) {
+            dst = output.address() + outFrom;
+        } else {
+            if (outWritten < outBytes) {
+                // oneDNN writes some rows and columns of the span only; the staged span is copied back whole.
+                MemorySegment.copy(output, outFrom, thread.y, 0, outBytes);
+            }
+            dst = thread.y.address();
+        }
+        int layer = pass.layer();
+        memories.bind(layer, src, h, dst, thread.hOut.address(), c, thread.cOut.address(),
+                thread.scratchpad.address());
+        dnnl.execute(plan.primitive(layer), thread.stream, memories.argCount(), memories.args(layer));
+        dnnl.streamWait(thread.stream);
+
+        if (!output.isNative()) {
+            MemorySegment.copy(thread.y, 0, output, outFrom, outBytes);
+        }
+        // dst_iter went to staging, not over src_iter: oneDNN reads h while writing it.
+        MemorySegment.copy(thread.hOut, 0, pass.h(), hFrom, hBytes);
+        if (!gru) {
+            MemorySegment.copy(thread.cOut, 0, pass.c(), cFrom, cBytes);
+        }
+    }
+
+    private static void checkSpan(MemorySegment tensor, long from, long bytes, String name) {
+        if (tensor == null || from < 0 || bytes < 0 || from > tensor.byteSize() - bytes) {
+            throw new IllegalArgumentException(name + ": a run needs bytes [" + from + ", " + (from + bytes)
+                    + ") but the tensor has " + (tensor == null ? "none" : tensor.byteSize()));
+        }
     }
 
     @Override
@@ -146,21 +211,29 @@ final class OneDnnLstmKernel extends AbstractLstmKernel {
         return dnnl;
     }
 
-    /** The cached plan of this shape, counted as in use until {@link ShapePlan#release()}. */
-    ShapePlan acquirePlan(int seqLen, int batch) {
+    /** The whole-layer plan of a call without lengths, counted as in use until {@link ShapePlan#release()}. */
+    ShapePlan acquireLayerPlan(int seqLen, int batch) {
+        return acquirePlan(seqLen, batch, LayerPass.ALL_DIRECTIONS, batch);
+    }
+
+    /**
+     * The cached plan of a shape (see {@link ShapePlan}), counted as in use until
+     * {@link ShapePlan#release()}.
+     */
+    private ShapePlan acquirePlan(int steps, int rows, int direction, int batch) {
         for (ShapePlan plan : plans) {
-            if (plan.matches(seqLen, batch) && plan.tryAcquire()) {
+            if (plan.matches(steps, rows, direction, batch) && plan.tryAcquire()) {
                 return plan;
             }
         }
         synchronized (planLock) {
             ShapePlan[] current = plans;
             for (ShapePlan plan : current) {
-                if (plan.matches(seqLen, batch) && plan.tryAcquire()) {
+                if (plan.matches(steps, rows, direction, batch) && plan.tryAcquire()) {
                     return plan;
                 }
             }
-            ShapePlan plan = new ShapePlan(dnnl, engine, config, seqLen, batch, weightsLayer, weightsIter, bias);
+            ShapePlan plan = new ShapePlan(dnnl, engine, config, weights, steps, rows, direction, batch);
             plan.tryAcquire();
             int kept = Math.min(current.length, MAX_PLANS - 1);
             ShapePlan[] next = new ShapePlan[kept + 1];
@@ -184,7 +257,7 @@ final class OneDnnLstmKernel extends AbstractLstmKernel {
             plan.evict();
         }
         plans = new ShapePlan[0];
-        weightsArena.close();
+        weights.close();
         buffersArena.close();
     }
 }

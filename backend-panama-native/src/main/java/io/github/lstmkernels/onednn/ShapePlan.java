@@ -1,89 +1,76 @@
 package io.github.lstmkernels.onednn;
 
+import io.github.lstmkernels.CellType;
 import io.github.lstmkernels.LstmConfig;
+import io.github.lstmkernels.spi.LayerPass;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
-import java.lang.foreign.ValueLayout;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
 
 /**
- * Everything oneDNN needs for one call shape (T, B) of one kernel: per layer a primitive
- * descriptor, its primitive, and the weights in the format that primitive prefers (oneDNN's
- * packed RNN format depends on the batch, so it is reordered per shape from the plain copy).
+ * The primitives of one kernel for one run shape, one per layer (layer input sizes differ). A shape
+ * is {@code (steps, rows, direction, batch)}:
+ * <ul>
+ *   <li>a whole layer ({@code direction} = {@link LayerPass#ALL_DIRECTIONS}, rows = batch): every
+ *       direction in one primitive, {@code bidirectional_concat} when there are two. One primitive
+ *       per layer, never L > 1 in one primitive: with two directions oneDNN would stack each
+ *       direction on its own, while in PyTorch layer k reads both directions of layer k − 1.
+ *       x and y may be batch-first (format ntc);</li>
+ *   <li>a segment of a batch with lengths ({@code direction} 0 or 1): {@code steps} steps of the
+ *       first {@code rows} rows of the walk's time-major {@code [T, batch, ·]} buffers, described
+ *       with strides so oneDNN reads and writes them in place; left to right or right to left.</li>
+ * </ul>
+ * The weights come from {@link NativeWeights}, shared with every other plan that wants the same
+ * format.
  *
  * <p>A plan is shared by all threads. A usage count keeps an evicted plan alive until the last
  * call using it returns; then it is freed exactly once.
  */
 final class ShapePlan {
-    private static final int GATES = 4;
+    /** Execution arguments a call re-points (in this order; the c ones only for an LSTM). */
+    static final int[] LSTM_CALL_ARGS = {Dnnl.ARG_SRC_LAYER, Dnnl.ARG_SRC_ITER, Dnnl.ARG_DST_LAYER, Dnnl.ARG_DST_ITER,
+            Dnnl.ARG_SRC_ITER_C, Dnnl.ARG_DST_ITER_C};
+    static final int[] GRU_CALL_ARGS = {Dnnl.ARG_SRC_LAYER, Dnnl.ARG_SRC_ITER, Dnnl.ARG_DST_LAYER, Dnnl.ARG_DST_ITER};
+    private static final int[] WEIGHT_ARGS = {Dnnl.ARG_WEIGHTS_LAYER, Dnnl.ARG_WEIGHTS_ITER, Dnnl.ARG_BIAS,
+            Dnnl.ARG_WEIGHTS_PROJECTION};
 
     private final Dnnl dnnl;
-    private final int seqLen;
+    private final NativeWeights weights;
+    private final int steps;
+    private final int rows;
+    private final int direction;
     private final int batch;
+    private final int[] callArgs;
+    private final int weightKinds;
     private final MemorySegment[] primitiveDescs;
     private final long[] primitives;
-    private final long[] weightsLayerMemory;
-    private final long[] weightsIterMemory;
-    private final long[] biasMemory;
+    /** [layer][kind]. */
+    private final NativeWeights.Prepared[][] prepared;
     private final long scratchpadBytes;
-    /** Holds the reordered weights. */
-    private final Arena arena = Arena.ofShared();
     private final AtomicInteger users = new AtomicInteger();
     private volatile boolean evicted;
     private final AtomicBoolean freed = new AtomicBoolean();
 
-    ShapePlan(Dnnl dnnl, MemorySegment engine, LstmConfig config, int seqLen, int batch,
-              MemorySegment[] weightsLayer, MemorySegment[] weightsIter, MemorySegment[] bias) {
+    ShapePlan(Dnnl dnnl, MemorySegment engine, LstmConfig config, NativeWeights weights, int steps, int rows,
+              int direction, int batch) {
         this.dnnl = dnnl;
-        this.seqLen = seqLen;
+        this.weights = weights;
+        this.steps = steps;
+        this.rows = rows;
+        this.direction = direction;
         this.batch = batch;
+        boolean gru = config.cell() == CellType.GRU;
+        this.callArgs = gru ? GRU_CALL_ARGS : LSTM_CALL_ARGS;
+        this.weightKinds = weights.hasProjection() ? 4 : 3;
         int layers = config.numLayers();
-        int hidden = config.hiddenSize();
         primitiveDescs = new MemorySegment[layers];
         primitives = new long[layers];
-        weightsLayerMemory = new long[layers];
-        weightsIterMemory = new long[layers];
-        biasMemory = new long[layers];
+        prepared = new NativeWeights.Prepared[layers][weightKinds];
         long scratch = 0;
         try {
             for (int l = 0; l < layers; l++) {
-                int in = config.layerInputSize(l);
-                // Batch-first x and y are passed as they are: oneDNN reads [B, T, C] as format ntc. With
-                // B = 1 or T = 1 the two layouts are the same bytes, and tnc is oneDNN's faster path.
-                boolean batchFirst = config.batchFirst() && batch > 1 && seqLen > 1;
-                int srcTag = l == 0 && batchFirst ? Dnnl.TAG_NTC : Dnnl.TAG_TNC;
-                int dstTag = l == layers - 1 && batchFirst ? Dnnl.TAG_NTC : Dnnl.TAG_TNC;
-                try (Arena temp = Arena.ofConfined()) {
-                    MemorySegment srcLayer = dnnl.memoryDesc(temp, new long[] {seqLen, batch, in}, srcTag);
-                    MemorySegment state = dnnl.memoryDesc(temp, new long[] {1, 1, batch, hidden}, Dnnl.TAG_LDNC);
-                    MemorySegment anyWeightsLayer = dnnl.memoryDesc(temp, new long[] {1, 1, in, GATES, hidden}, Dnnl.TAG_ANY);
-                    MemorySegment anyWeightsIter = dnnl.memoryDesc(temp, new long[] {1, 1, hidden, GATES, hidden}, Dnnl.TAG_ANY);
-                    MemorySegment plainWeightsLayer = dnnl.memoryDesc(temp, new long[] {1, 1, in, GATES, hidden}, Dnnl.TAG_LDIGO);
-                    MemorySegment plainWeightsIter = dnnl.memoryDesc(temp, new long[] {1, 1, hidden, GATES, hidden}, Dnnl.TAG_LDIGO);
-                    MemorySegment biasDesc = dnnl.memoryDesc(temp, new long[] {1, 1, GATES, hidden}, Dnnl.TAG_LDGO);
-                    MemorySegment dstLayer = dnnl.memoryDesc(temp, new long[] {seqLen, batch, hidden}, dstTag);
-                    MemorySegment attr = dnnl.userScratchpadAttr(temp);
-                    try {
-                        primitiveDescs[l] = dnnl.lstmForwardPrimitiveDesc(temp, engine, srcLayer, state, state,
-                                anyWeightsLayer, anyWeightsIter, biasDesc, dstLayer, state, state, attr);
-                        primitives[l] = dnnl.primitiveCreate(primitiveDescs[l]);
-                        weightsLayerMemory[l] = weightsMemory(engine, temp, plainWeightsLayer, weightsLayer[l],
-                                dnnl.queryMd(primitiveDescs[l], Dnnl.QUERY_EXEC_ARG_MD, Dnnl.ARG_WEIGHTS_LAYER));
-                        weightsIterMemory[l] = weightsMemory(engine, temp, plainWeightsIter, weightsIter[l],
-                                dnnl.queryMd(primitiveDescs[l], Dnnl.QUERY_EXEC_ARG_MD, Dnnl.ARG_WEIGHTS_ITER));
-                        biasMemory[l] = weightsMemory(engine, temp, biasDesc, bias[l],
-                                dnnl.queryMd(primitiveDescs[l], Dnnl.QUERY_EXEC_ARG_MD, Dnnl.ARG_BIAS));
-                        scratch = Math.max(scratch, dnnl.memoryDescSize(dnnl.queryMd(primitiveDescs[l],
-                                Dnnl.QUERY_SCRATCHPAD_MD, 0)));
-                    } finally {
-                        dnnl.primitiveAttrDestroy(attr);
-                        for (MemorySegment md : new MemorySegment[] {srcLayer, state, anyWeightsLayer, anyWeightsIter,
-                                plainWeightsLayer, plainWeightsIter, biasDesc, dstLayer}) {
-                            dnnl.memoryDescDestroy(md);
-                        }
-                    }
-                }
+                scratch = Math.max(scratch, createLayer(engine, config, l));
             }
         } catch (RuntimeException e) {
             free();
@@ -92,65 +79,125 @@ final class ShapePlan {
         this.scratchpadBytes = scratch;
     }
 
-    /**
-     * A memory object holding {@code plain} (in format {@code plainDesc}) in the format the
-     * primitive wants: the plain copy itself if that is the format, else a reordered copy.
-     */
-    private long weightsMemory(MemorySegment engine, Arena temp, MemorySegment plainDesc, MemorySegment plain,
-                               MemorySegment wanted) {
-        if (dnnl.memoryDescEqual(plainDesc, wanted)) {
-            return dnnl.memoryCreate(plainDesc, engine, plain);
-        }
-        MemorySegment packed = arena.allocate(Math.max(dnnl.memoryDescSize(wanted), 1), 64);
-        long destination = dnnl.memoryCreate(wanted, engine, packed);
-        long source = dnnl.memoryCreate(plainDesc, engine, plain);
-        MemorySegment reorderDesc = dnnl.reorderPrimitiveDesc(temp, engine, plainDesc, wanted);
-        long reorder = 0;
-        long stream = 0;
-        try {
-            reorder = dnnl.primitiveCreate(reorderDesc);
-            stream = dnnl.streamCreate(engine);
-            MemorySegment args = temp.allocate(2 * Dnnl.EXEC_ARG_BYTES, 8);
-            args.set(ValueLayout.JAVA_INT, 0, Dnnl.ARG_FROM);
-            args.set(ValueLayout.JAVA_LONG, Dnnl.EXEC_ARG_MEMORY_OFFSET, source);
-            args.set(ValueLayout.JAVA_INT, Dnnl.EXEC_ARG_BYTES, Dnnl.ARG_TO);
-            args.set(ValueLayout.JAVA_LONG, Dnnl.EXEC_ARG_BYTES + Dnnl.EXEC_ARG_MEMORY_OFFSET, destination);
-            dnnl.execute(reorder, stream, 2, args.address());
-            dnnl.streamWait(stream);
-        } catch (RuntimeException e) {
-            dnnl.memoryDestroy(destination);
-            throw e;
-        } finally {
-            if (stream != 0) {
-                dnnl.streamDestroy(stream);
+    /** Describes layer l for this shape, creates its primitive and takes its weights; returns its scratchpad size. */
+    private long createLayer(MemorySegment engine, LstmConfig config, int l) {
+        boolean gru = config.cell() == CellType.GRU;
+        boolean wholeLayer = direction == LayerPass.ALL_DIRECTIONS;
+        int directions = wholeLayer ? config.numDirections() : 1;
+        int dnnlDirection = wholeLayer
+                ? (directions == 2 ? Dnnl.BIDIRECTIONAL_CONCAT : Dnnl.UNIDIRECTIONAL_LEFT2RIGHT)
+                : (direction == 1 ? Dnnl.UNIDIRECTIONAL_RIGHT2LEFT : Dnnl.UNIDIRECTIONAL_LEFT2RIGHT);
+        try (Arena temp = Arena.ofConfined(); LayerDescs d = describe(temp, config, l, directions)) {
+            MemorySegment attr = dnnl.userScratchpadAttr(temp);
+            try {
+                primitiveDescs[l] = gru
+                        ? dnnl.lbrGruForwardPrimitiveDesc(temp, engine, dnnlDirection, d.srcLayer, d.h, d.weightsLayer,
+                                d.weightsIter, d.bias, d.dstLayer, d.h, attr)
+                        : dnnl.lstmForwardPrimitiveDesc(temp, engine, dnnlDirection, d.srcLayer, d.h, d.c,
+                                d.weightsLayer, d.weightsIter, d.projection, d.bias, d.dstLayer, d.h, d.c, attr);
+            } finally {
+                dnnl.primitiveAttrDestroy(attr);
             }
-            if (reorder != 0) {
-                dnnl.primitiveDestroy(reorder);
-            }
-            dnnl.primitiveDescDestroy(reorderDesc);
-            dnnl.memoryDestroy(source);
         }
-        return destination;
+        primitives[l] = dnnl.primitiveCreate(primitiveDescs[l]);
+        for (int kind = 0; kind < weightKinds; kind++) {
+            prepared[l][kind] = weights.acquire(l, kind, wholeLayer ? 0 : direction, directions,
+                    argumentDesc(l, WEIGHT_ARGS[kind]));
+        }
+        return dnnl.memoryDescSize(scratchpadDesc(l));
     }
 
-    boolean matches(int seqLen, int batch) {
-        return this.seqLen == seqLen && this.batch == batch;
+    /** The memory descriptors a layer's primitive is created from; destroyed on close. */
+    private final class LayerDescs implements AutoCloseable {
+        MemorySegment srcLayer = MemorySegment.NULL;
+        MemorySegment dstLayer = MemorySegment.NULL;
+        MemorySegment h = MemorySegment.NULL;
+        MemorySegment c = MemorySegment.NULL;
+        MemorySegment weightsLayer = MemorySegment.NULL;
+        MemorySegment weightsIter = MemorySegment.NULL;
+        MemorySegment projection = MemorySegment.NULL;
+        MemorySegment bias = MemorySegment.NULL;
+
+        @Override
+        public void close() {
+            for (MemorySegment md : new MemorySegment[] {srcLayer, dstLayer, h, c, weightsLayer, weightsIter, projection,
+                    bias}) {
+                if (!md.equals(MemorySegment.NULL)) {
+                    dnnl.memoryDescDestroy(md);
+                }
+            }
+        }
+    }
+
+    private LayerDescs describe(Arena temp, LstmConfig config, int l, int directions) {
+        int in = config.layerInputSize(l);
+        int hout = config.outputSize();
+        int width = config.numDirections() * hout;
+        LayerDescs d = new LayerDescs();
+        try {
+            if (direction == LayerPass.ALL_DIRECTIONS) {
+                // Batch-first x and y are passed as they are: oneDNN reads [B, T, C] as format ntc. With
+                // B = 1 or T = 1 the two layouts are the same bytes, and tnc is oneDNN's faster path.
+                boolean batchFirst = config.batchFirst() && batch > 1 && steps > 1;
+                d.srcLayer = dnnl.memoryDesc(temp, new long[] {steps, batch, in},
+                        l == 0 && batchFirst ? Dnnl.TAG_NTC : Dnnl.TAG_TNC);
+                d.dstLayer = dnnl.memoryDesc(temp, new long[] {steps, batch, width},
+                        l == config.numLayers() - 1 && batchFirst ? Dnnl.TAG_NTC : Dnnl.TAG_TNC);
+            } else {
+                // The first `rows` rows of `steps` time steps of a [T, batch, ·] buffer; the output is
+                // this direction's Hout columns of a row D·Hout wide.
+                d.srcLayer = dnnl.memoryDescStrided(temp, new long[] {steps, rows, in},
+                        new long[] {(long) batch * in, in, 1});
+                d.dstLayer = dnnl.memoryDescStrided(temp, new long[] {steps, rows, hout},
+                        new long[] {(long) batch * width, width, 1});
+            }
+            d.h = dnnl.memoryDesc(temp, new long[] {1, directions, rows, hout}, Dnnl.TAG_LDNC);
+            if (config.cell() != CellType.GRU) {
+                d.c = dnnl.memoryDesc(temp, new long[] {1, directions, rows, config.hiddenSize()}, Dnnl.TAG_LDNC);
+            }
+            d.weightsLayer = anyWeights(temp, l, NativeWeights.WEIGHTS_LAYER, directions);
+            d.weightsIter = anyWeights(temp, l, NativeWeights.WEIGHTS_ITER, directions);
+            if (weightKinds > 3) {
+                d.projection = anyWeights(temp, l, NativeWeights.PROJECTION, directions);
+            }
+            d.bias = dnnl.memoryDesc(temp, weights.dims(l, NativeWeights.BIAS, directions),
+                    weights.plainTag(NativeWeights.BIAS));
+            return d;
+        } catch (RuntimeException e) {
+            d.close();
+            throw e;
+        }
+    }
+
+    /** Format {@code any}: the primitive picks the weights layout it runs fastest on. */
+    private MemorySegment anyWeights(Arena temp, int layer, int kind, int directions) {
+        return dnnl.memoryDesc(temp, weights.dims(layer, kind, directions), Dnnl.TAG_ANY);
+    }
+
+    boolean matches(int steps, int rows, int direction, int batch) {
+        return this.steps == steps && this.rows == rows && this.direction == direction && this.batch == batch;
     }
 
     long primitive(int layer) {
         return primitives[layer];
     }
 
-    long weightsLayerMemory(int layer) {
-        return weightsLayerMemory[layer];
+    /** The arguments a call binds, in the order of {@link ThreadResources.PlanMemories#bind}. */
+    int[] callArgs() {
+        return callArgs;
     }
 
-    long weightsIterMemory(int layer) {
-        return weightsIterMemory[layer];
+    /** Weights, iteration weights, bias, and projection when the model has one. */
+    int weightArgs() {
+        return weightKinds;
     }
 
-    long biasMemory(int layer) {
-        return biasMemory[layer];
+    int weightArg(int i) {
+        return WEIGHT_ARGS[i];
+    }
+
+    long weightMemory(int layer, int i) {
+        return prepared[layer][i].memory;
     }
 
     /** The descriptor of an execution argument, owned by this plan. */
@@ -203,9 +250,9 @@ final class ShapePlan {
             return;
         }
         for (int l = 0; l < primitives.length; l++) {
-            for (long memory : new long[] {weightsLayerMemory[l], weightsIterMemory[l], biasMemory[l]}) {
-                if (memory != 0) {
-                    dnnl.memoryDestroy(memory);
+            for (NativeWeights.Prepared p : prepared[l]) {
+                if (p != null) {
+                    weights.release(p);
                 }
             }
             if (primitives[l] != 0) {
@@ -215,6 +262,5 @@ final class ShapePlan {
                 dnnl.primitiveDescDestroy(primitiveDescs[l]);
             }
         }
-        arena.close();
     }
 }

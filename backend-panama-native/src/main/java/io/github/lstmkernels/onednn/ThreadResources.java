@@ -7,7 +7,9 @@ import java.lang.foreign.ValueLayout;
 /**
  * What one calling thread owns for one kernel: a stream (never shared between threads), memory
  * objects whose data handles it re-points on every call, a scratchpad (user scratchpad mode), and
- * native staging buffers for heap tensors, states and the layers in between.
+ * native staging buffers: for heap tensors (the GC may move a Java array while oneDNN reads it)
+ * and for {@code dst_iter}/{@code dst_iter_c} (oneDNN reads the state while it writes the new one,
+ * so they never alias {@code src_iter}).
  */
 final class ThreadResources {
     private final Dnnl dnnl;
@@ -22,7 +24,6 @@ final class ThreadResources {
     MemorySegment cIn;
     MemorySegment hOut;
     MemorySegment cOut;
-    final MemorySegment[] between = new MemorySegment[2];
     MemorySegment scratchpad;
 
     /** Memories of the plans this thread used lately; replaced round robin. */
@@ -41,30 +42,33 @@ final class ThreadResources {
         this.stream = dnnl.streamCreate(engine);
     }
 
-    /** Grows the staging buffers to fit a call; steady-state calls allocate nothing. */
-    void ensureStaging(long xBytes, long yBytes, long stateBytes, long scratchpadBytes) {
-        if (stagingArena != null && x.byteSize() >= xBytes && y.byteSize() >= yBytes && hIn.byteSize() >= stateBytes
-                && scratchpad.byteSize() >= scratchpadBytes) {
+    /** Grows the staging buffers to fit a run; steady-state calls allocate nothing. */
+    void ensureStaging(long xBytes, long yBytes, long hBytes, long cBytes, long scratchpadBytes) {
+        if (stagingArena != null && x.byteSize() >= xBytes && y.byteSize() >= yBytes && hIn.byteSize() >= hBytes
+                && cIn.byteSize() >= cBytes && scratchpad.byteSize() >= scratchpadBytes) {
             return;
         }
-        long xSize = Math.max(xBytes, x == null ? 0 : x.byteSize());
-        long ySize = Math.max(yBytes, y == null ? 0 : y.byteSize());
-        long stateSize = Math.max(stateBytes, hIn == null ? 0 : hIn.byteSize());
-        long scratchSize = Math.max(Math.max(scratchpadBytes, 64), scratchpad == null ? 0 : scratchpad.byteSize());
+        long xSize = grown(xBytes, x);
+        long ySize = grown(yBytes, y);
+        long hSize = grown(hBytes, hIn);
+        long cSize = grown(cBytes, cIn);
+        long scratchSize = grown(Math.max(scratchpadBytes, 64), scratchpad);
         Arena next = Arena.ofShared();
         x = next.allocate(xSize, 64);
         y = next.allocate(ySize, 64);
-        hIn = next.allocate(stateSize, 64);
-        cIn = next.allocate(stateSize, 64);
-        hOut = next.allocate(stateSize, 64);
-        cOut = next.allocate(stateSize, 64);
-        between[0] = next.allocate(ySize, 64);
-        between[1] = next.allocate(ySize, 64);
+        hIn = next.allocate(hSize, 64);
+        cIn = next.allocate(cSize, 64);
+        hOut = next.allocate(hSize, 64);
+        cOut = next.allocate(cSize, 64);
         scratchpad = next.allocate(scratchSize, 64);
         if (stagingArena != null) {
             stagingArena.close();
         }
         stagingArena = next;
+    }
+
+    private static long grown(long wanted, MemorySegment current) {
+        return Math.max(Math.max(wanted, 4), current == null ? 0 : current.byteSize());
     }
 
     /** This thread's memory objects for a plan, made on first use. */
@@ -108,35 +112,42 @@ final class ThreadResources {
         }
     }
 
-    /** Per layer: the seven memory objects this thread re-points, and the exec-argument array naming them. */
+    /**
+     * Per layer: the memory objects this thread re-points on every run (the plan's call arguments
+     * and the scratchpad), and the execution-argument array naming them and the plan's weights.
+     */
     final class PlanMemories {
-        static final int ARGS = 10;
-        private static final int[] PER_CALL = {Dnnl.ARG_SRC_LAYER, Dnnl.ARG_SRC_ITER, Dnnl.ARG_SRC_ITER_C,
-                Dnnl.ARG_DST_LAYER, Dnnl.ARG_DST_ITER, Dnnl.ARG_DST_ITER_C};
-
         private final Arena arena = Arena.ofShared();
-        /** [layer][0..5] the PER_CALL arguments in order, [layer][6] the scratchpad. */
+        /** [layer][i]: the plan's call arguments in order, then the scratchpad. */
         private final long[][] memory;
         private final long[] args;
+        private final int argCount;
 
         PlanMemories(ShapePlan plan) {
-            memory = new long[layers][7];
+            int[] callArgs = plan.callArgs();
+            int perCall = callArgs.length + 1;
+            argCount = perCall + plan.weightArgs();
+            memory = new long[layers][perCall];
             args = new long[layers];
             try {
                 for (int l = 0; l < layers; l++) {
-                    for (int a = 0; a < PER_CALL.length; a++) {
-                        memory[l][a] = dnnl.memoryCreate(plan.argumentDesc(l, PER_CALL[a]), engine, MemorySegment.NULL);
-                    }
-                    memory[l][6] = dnnl.memoryCreate(plan.scratchpadDesc(l), engine, MemorySegment.NULL);
-                    MemorySegment list = arena.allocate(ARGS * Dnnl.EXEC_ARG_BYTES, 8);
-                    int[] names = {Dnnl.ARG_SRC_LAYER, Dnnl.ARG_SRC_ITER, Dnnl.ARG_SRC_ITER_C, Dnnl.ARG_DST_LAYER,
-                            Dnnl.ARG_DST_ITER, Dnnl.ARG_DST_ITER_C, Dnnl.ARG_SCRATCHPAD, Dnnl.ARG_WEIGHTS_LAYER,
-                            Dnnl.ARG_WEIGHTS_ITER, Dnnl.ARG_BIAS};
-                    long[] objects = {memory[l][0], memory[l][1], memory[l][2], memory[l][3], memory[l][4], memory[l][5],
-                            memory[l][6], plan.weightsLayerMemory(l), plan.weightsIterMemory(l), plan.biasMemory(l)};
-                    for (int i = 0; i < ARGS; i++) {
-                        list.set(ValueLayout.JAVA_INT, i * Dnnl.EXEC_ARG_BYTES, names[i]);
-                        list.set(ValueLayout.JAVA_LONG, i * Dnnl.EXEC_ARG_BYTES + Dnnl.EXEC_ARG_MEMORY_OFFSET, objects[i]);
+                    MemorySegment list = arena.allocate(argCount * Dnnl.EXEC_ARG_BYTES, 8);
+                    for (int i = 0; i < argCount; i++) {
+                        int name;
+                        long object;
+                        if (i < callArgs.length) {
+                            name = callArgs[i];
+                            object = memory[l][i] = dnnl.memoryCreate(plan.argumentDesc(l, name), engine,
+                                    MemorySegment.NULL);
+                        } else if (i == callArgs.length) {
+                            name = Dnnl.ARG_SCRATCHPAD;
+                            object = memory[l][i] = dnnl.memoryCreate(plan.scratchpadDesc(l), engine, MemorySegment.NULL);
+                        } else {
+                            name = plan.weightArg(i - perCall);
+                            object = plan.weightMemory(l, i - perCall);
+                        }
+                        list.set(ValueLayout.JAVA_INT, i * Dnnl.EXEC_ARG_BYTES, name);
+                        list.set(ValueLayout.JAVA_LONG, i * Dnnl.EXEC_ARG_BYTES + Dnnl.EXEC_ARG_MEMORY_OFFSET, object);
                     }
                     args[l] = list.address();
                 }
@@ -146,16 +157,23 @@ final class ThreadResources {
             }
         }
 
-        void bind(int layer, long srcLayer, long srcIter, long srcIterC, long dstLayer, long dstIter, long dstIterC,
+        /** Points this layer's call arguments at native memory; the c ones are ignored for a GRU. */
+        void bind(int layer, long srcLayer, long srcIter, long dstLayer, long dstIter, long srcIterC, long dstIterC,
                   long scratch) {
             long[] m = memory[layer];
             dnnl.setDataHandle(m[0], srcLayer);
             dnnl.setDataHandle(m[1], srcIter);
-            dnnl.setDataHandle(m[2], srcIterC);
-            dnnl.setDataHandle(m[3], dstLayer);
-            dnnl.setDataHandle(m[4], dstIter);
-            dnnl.setDataHandle(m[5], dstIterC);
-            dnnl.setDataHandle(m[6], scratch);
+            dnnl.setDataHandle(m[2], dstLayer);
+            dnnl.setDataHandle(m[3], dstIter);
+            if (m.length > 5) {
+                dnnl.setDataHandle(m[4], srcIterC);
+                dnnl.setDataHandle(m[5], dstIterC);
+            }
+            dnnl.setDataHandle(m[m.length - 1], scratch);
+        }
+
+        int argCount() {
+            return argCount;
         }
 
         long args(int layer) {
