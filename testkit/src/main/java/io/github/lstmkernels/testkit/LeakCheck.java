@@ -37,7 +37,7 @@ public final class LeakCheck {
         LstmBackend backend = LstmKernels.backend(backendName);
         LstmConfig config = LstmConfig.builder(48, 32).numLayers(2).build();
         LstmWeights weights = LstmWeights.random(config, 9);
-        int maxBatch = 10; // more shapes than a onednn kernel caches (8): evictions happen
+        int maxBatch = 10; // ten call shapes; onednn's per-kernel plan cache holds them all
         int seqLen = 4;
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment x = arena.allocate(ValueLayout.JAVA_FLOAT, (long) seqLen * maxBatch * 48);
@@ -54,8 +54,10 @@ public final class LeakCheck {
                     call(kernel, 3, x, y, h, c, seqLen);
                 }
             };
-            // Warm-up: JIT, oneDNN's own primitive cache and kernels, allocator pools.
-            for (int i = 0; i < Math.min(500, cycles); i++) {
+            // Warm-up: JIT (C2 compiling the plan-building code takes tens of MB of compiler arenas for a
+            // moment; RSS keeps that step, so it must happen before the baseline), oneDNN's own
+            // primitive cache and kernels, allocator pools.
+            for (int i = 0; i < Math.min(1000, cycles); i++) {
                 cycle.run();
             }
             try (LstmKernel kernel = backend.prepare(config, weights)) {
