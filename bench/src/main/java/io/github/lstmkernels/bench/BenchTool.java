@@ -186,7 +186,7 @@ public final class BenchTool implements Callable<Integer> {
     }
 
     @Command(name = "example", mixinStandardHelpOptions = true,
-            description = "The nn.LSTM(512, 128, num_layers=2, batch_first=True) twin, checked against PyTorch's golden case.")
+            description = "The PyTorch twins of the README (a stacked batch-first LSTM, a bidirectional LSTM with lengths), checked against their golden cases.")
     static final class ExampleCommand implements Callable<Integer> {
         @Option(names = "--golden", paramLabel = "DIR", description = "The golden case set (default: golden).")
         Path golden;
@@ -237,10 +237,11 @@ public final class BenchTool implements Callable<Integer> {
     }
 
     @Command(name = "train", mixinStandardHelpOptions = true,
-            description = {"The training example: a 2-layer LSTM with a linear read-out learns the next value of a noisy",
-                    "sine with Adam; prints the loss every 10 epochs. Exit 1 if it did not fall below 0.03."})
+            description = {"The training example: a 2-layer LSTM with a read-out learns a noisy sine (Adam).",
+                    "Prints the loss every 10 epochs; exit 1 if it did not fall below 0.03."})
     static final class TrainCommand implements Callable<Integer> {
-        @Option(names = "--backend", paramLabel = "NAME", description = "The backend (default: the best available).")
+        @Option(names = "--backend", paramLabel = "NAME",
+                description = "The backend (default: the best available one with a backward pass).")
         String backend;
         @Option(names = "--epochs", paramLabel = "N", description = "Epochs, one batch each (default: 200).")
         int epochs = 200;
@@ -249,8 +250,13 @@ public final class BenchTool implements Callable<Integer> {
 
         @Override
         public Integer call() {
+            // Without a name: the best available backend that has a backward pass.
             io.github.lstmkernels.spi.LstmBackend chosen = backend != null ? io.github.lstmkernels.LstmKernels.backend(backend)
-                    : io.github.lstmkernels.LstmKernels.defaultBackend();
+                    : io.github.lstmkernels.LstmKernels.backends().stream()
+                            .filter(io.github.lstmkernels.BackendStatus::available)
+                            .map(status -> io.github.lstmkernels.LstmKernels.backend(status.name()))
+                            .filter(b -> b.features().contains(io.github.lstmkernels.Feature.BACKWARD))
+                            .findFirst().orElseThrow(() -> new IllegalArgumentException("no available backend has a backward pass"));
             System.out.println("training on " + chosen.name() + ": LSTM(1, " + io.github.lstmkernels.testkit.TrainingExample.HIDDEN
                     + ", num_layers=2) + linear read-out, Adam, " + epochs + " epochs");
             double[] losses = io.github.lstmkernels.testkit.TrainingExample.train(chosen, epochs, seed, System.out);

@@ -51,14 +51,14 @@ class BenchToolTest {
         Outcome o = tool("--help");
         assertEquals(0, o.exit());
         assertTrue(o.out().startsWith("Usage: lstm-kernels"), o.out());
-        for (String command : List.of("compare", "chart", "example", "verify", "leakcheck", "jmh", "run")) {
+        for (String command : List.of("compare", "chart", "example", "verify", "leakcheck", "train", "jmh", "run")) {
             assertTrue(o.out().contains("\n  " + command + " "), command + " missing from:\n" + o.out());
         }
         assertEquals("", o.err());
     }
 
     @ParameterizedTest
-    @ValueSource(strings = {"compare", "chart", "example", "verify", "leakcheck", "jmh", "run"})
+    @ValueSource(strings = {"compare", "chart", "example", "verify", "leakcheck", "train", "jmh", "run"})
     void everyCommandHasHelp(String command) {
         Outcome o = tool(command, "--help");
         assertEquals(0, o.exit(), o.err());
