@@ -34,6 +34,13 @@ import java.lang.foreign.MemorySegment;
  * {@link NullPointerException}, {@link IllegalStateException}) and leaves {@code y}, {@code h} and
  * {@code c} untouched. NaN and infinity are not errors; they propagate as IEEE arithmetic makes them.
  *
+ * <p>Memory: a tensor whose arena is already closed, or that is confined to another thread, is
+ * refused by name. No backend hands the caller's memory to native code by address: the native
+ * backend copies caller tensors into memory it owns with the JDK's checked copies. So if another
+ * thread closes a tensor's (shared) arena while a call runs, the call either completes or throws
+ * {@link IllegalStateException} from such a copy; native code never reads or writes freed memory
+ * (an output whose arena was closed may then hold part of the result, which no one can read).
+ *
  * <p>A kernel is safe to call from many threads at once, each with its own tensors; the results
  * equal single-threaded ones bit for bit. Steady-state calls allocate nothing on the Java heap.
  * After {@link #close()} every call throws {@link IllegalStateException}; close waits for calls in

@@ -141,13 +141,17 @@ final class OneDnnLstmKernel extends AbstractLstmKernel {
         ThreadResources thread = threadResources();
         ThreadResources.PlanMemories memories = thread.memoriesFor(plan);
         thread.ensureStaging(inBytes, outBytes, hBytes, gru ? 0 : cBytes, plan.scratchpadBytes());
-        // Off-heap tensors are read and written in place; heap ones go through native staging
-        // buffers, because the GC may move a Java array while oneDNN reads it.
+        // Only memory this kernel owns (the walk's buffers) is handed to oneDNN by address. Caller
+        // tensors — heap arrays the GC may move, or off-heap segments whose arena another thread may
+        // close during the call — go through native staging with the JDK's checked copies: a
+        // concurrent close then fails a copy with IllegalStateException, never a native read of
+        // freed memory.
         long src = nativeAddress(input, inFrom, inBytes, thread.x);
         long h = nativeAddress(pass.h(), hFrom, hBytes, thread.hIn);
         long c = gru ? 0 : nativeAddress(pass.c(), cFrom, cBytes, thread.cIn);
         long dst;
-        if (output.isNative()) {
+        boolean outputOwned = owned(output);
+        if (outputOwned) {
             dst = output.address() + outFrom;
         } else {
             if (outWritten < outBytes) {
@@ -162,7 +166,7 @@ final class OneDnnLstmKernel extends AbstractLstmKernel {
         dnnl.execute(plan.primitive(layer), thread.stream, memories.argCount(), memories.args(layer));
         dnnl.streamWait(thread.stream);
 
-        if (!output.isNative()) {
+        if (!outputOwned) {
             MemorySegment.copy(thread.y, 0, output, outFrom, outBytes);
         }
         // dst_iter went to staging, not over src_iter: oneDNN reads h while writing it.
@@ -184,8 +188,13 @@ final class OneDnnLstmKernel extends AbstractLstmKernel {
         return buffersArena.allocate(4L * floats, 64);
     }
 
-    private static long nativeAddress(MemorySegment tensor, long offset, long bytes, MemorySegment staging) {
-        if (tensor.isNative()) {
+    /** Memory this kernel allocated and frees only after every call has returned. */
+    private boolean owned(MemorySegment tensor) {
+        return tensor.isNative() && tensor.scope().equals(buffersArena.scope());
+    }
+
+    private long nativeAddress(MemorySegment tensor, long offset, long bytes, MemorySegment staging) {
+        if (owned(tensor)) {
             return tensor.address() + offset;
         }
         MemorySegment.copy(tensor, offset, staging, 0, bytes);
