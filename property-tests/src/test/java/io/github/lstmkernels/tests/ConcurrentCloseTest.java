@@ -82,9 +82,9 @@ class ConcurrentCloseTest {
                     failedDuring.incrementAndGet();
                 }
                 if (Thread.interrupted()) {
-                    // Seen about once in a thousand simd rounds on JDK 25: after a close raced the call, this
-                    // thread's interrupt flag was set. The library never interrupts a thread; the cause (the
-                    // JDK's closing handshake?) is not found yet, so it is counted, printed and cleared.
+                    // Seen a few times per thousand rounds (scalar and simd) on JDK 25: after a close raced the
+                    // call, this thread's interrupt flag was set. The library never interrupts a thread; the
+                    // cause (the JDK's closing handshake?) is not found yet, so it is counted, printed, cleared.
                     interrupted.incrementAndGet();
                 }
                 closer.join();
