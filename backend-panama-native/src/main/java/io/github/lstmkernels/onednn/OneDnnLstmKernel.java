@@ -10,6 +10,7 @@ import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.util.Queue;
 import java.util.concurrent.ConcurrentLinkedQueue;
+import java.util.concurrent.atomic.AtomicReferenceArray;
 
 /**
  * A network run by oneDNN's forward-inference RNN primitives: LSTM (with projection when
@@ -27,8 +28,8 @@ import java.util.concurrent.ConcurrentLinkedQueue;
  *       place (strided descriptors); the state is carried from segment to segment through the
  *       walk's state rows.</li>
  * </ul>
- * Each calling thread has its own stream, scratchpad, memory objects and staging buffers
- * ({@link ThreadResources}), so primitives are shared and nothing mutable is.
+ * Each run in flight has its own stream, scratchpad, memory objects and staging buffers
+ * ({@link ThreadResources}, pooled), so primitives are shared and nothing mutable is.
  */
 final class OneDnnLstmKernel extends AbstractLstmKernel {
     /**
@@ -59,7 +60,10 @@ final class OneDnnLstmKernel extends AbstractLstmKernel {
     private final Object planLock = new Object();
     /** Most recently created first; replaced as a whole (copy on write), so lookups need no lock. */
     private volatile ShapePlan[] plans = new ShapePlan[0];
-    private final ThreadLocal<ThreadResources> threadResources = new ThreadLocal<>();
+    /** Idle run resources, at most twice the processors (more concurrent runs create and free extra sets). */
+    private final AtomicReferenceArray<ThreadResources> idleResources =
+            new AtomicReferenceArray<>(Math.max(4, 2 * Runtime.getRuntime().availableProcessors()));
+    /** Every set not yet freed, for {@link #release}. */
     private final Queue<ThreadResources> allThreadResources = new ConcurrentLinkedQueue<>();
 
     OneDnnLstmKernel(Dnnl dnnl, MemorySegment engine, LstmConfig config, LstmWeights weights, int threads) {
@@ -138,7 +142,18 @@ final class OneDnnLstmKernel extends AbstractLstmKernel {
             checkSpan(pass.c(), cFrom, cBytes, "c");
         }
 
-        ThreadResources thread = threadResources();
+        ThreadResources thread = acquireResources();
+        try {
+            runOn(thread, plan, pass, input, output, inFrom, inBytes, outFrom, outBytes, outWritten, hFrom, hBytes,
+                    cFrom, cBytes);
+        } finally {
+            releaseResources(thread);
+        }
+    }
+
+    private void runOn(ThreadResources thread, ShapePlan plan, LayerPass pass, MemorySegment input, MemorySegment output,
+                       long inFrom, long inBytes, long outFrom, long outBytes, long outWritten, long hFrom, long hBytes,
+                       long cFrom, long cBytes) {
         ThreadResources.PlanMemories memories = thread.memoriesFor(plan);
         thread.ensureStaging(inBytes, outBytes, hBytes, gru ? 0 : cBytes, plan.scratchpadBytes());
         // Only memory this kernel owns (the walk's buffers) is handed to oneDNN by address. Caller
@@ -201,14 +216,34 @@ final class OneDnnLstmKernel extends AbstractLstmKernel {
         return staging.address();
     }
 
-    private ThreadResources threadResources() {
-        ThreadResources resources = threadResources.get();
-        if (resources == null) {
-            resources = newThreadResources();
-            threadResources.set(resources);
-            allThreadResources.add(resources);
+    /**
+     * Resources for one run (stream, scratchpad, staging, memory objects): an idle set from the pool,
+     * or a new one. They belong to the run, not to the calling thread, so native memory follows the
+     * calls in flight: ten thousand short-lived threads calling once need one set, not ten thousand.
+     * Taking and returning a set is a scan and a CAS on a fixed array: no allocation per call.
+     */
+    private ThreadResources acquireResources() {
+        for (int i = 0; i < idleResources.length(); i++) {
+            ThreadResources resources = idleResources.get(i);
+            if (resources != null && idleResources.compareAndSet(i, resources, null)) {
+                resources.useOnThisThread();
+                return resources;
+            }
         }
+        ThreadResources resources = newThreadResources();
+        allThreadResources.add(resources);
         return resources;
+    }
+
+    /** Back to the pool; when more runs were in flight than the pool holds, the extra set is freed. */
+    private void releaseResources(ThreadResources resources) {
+        for (int i = 0; i < idleResources.length(); i++) {
+            if (idleResources.get(i) == null && idleResources.compareAndSet(i, null, resources)) {
+                return;
+            }
+        }
+        allThreadResources.remove(resources);
+        resources.close();
     }
 
     /** Resources for the calling thread, owned by the caller (the kernel does not track them). */

@@ -5,7 +5,9 @@ import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 
 /**
- * What one calling thread owns for one kernel: a stream (never shared between threads), memory
+ * What one run in flight owns for one kernel, taken from the kernel's pool for the run and given
+ * back after it (so one thread uses it at a time, and native memory follows the runs in flight, not
+ * the threads that ever called): a stream (never used by two threads at once), memory
  * objects whose data handles it re-points on every call, a scratchpad (user scratchpad mode), and
  * native staging buffers: for heap tensors (the GC may move a Java array while oneDNN reads it)
  * and for {@code dst_iter}/{@code dst_iter_c} (oneDNN reads the state while it writes the new one,
@@ -15,6 +17,7 @@ final class ThreadResources {
     private final Dnnl dnnl;
     private final MemorySegment engine;
     private final int layers;
+    private final int threads;
     final long stream;
 
     private Arena stagingArena;
@@ -26,7 +29,7 @@ final class ThreadResources {
     MemorySegment cOut;
     MemorySegment scratchpad;
 
-    /** Memories of the plans this thread used lately; replaced round robin. */
+    /** Memories of the plans this set was used with lately; replaced round robin. */
     private final ShapePlan[] plans = new ShapePlan[OneDnnLstmKernel.MAX_PLANS];
     private final PlanMemories[] memories = new PlanMemories[OneDnnLstmKernel.MAX_PLANS];
     private int nextSlot;
@@ -35,11 +38,16 @@ final class ThreadResources {
         this.dnnl = dnnl;
         this.engine = engine;
         this.layers = layers;
+        this.threads = threads;
+        useOnThisThread();
+        this.stream = dnnl.streamCreate(engine);
+    }
+
+    /** OpenMP keeps the thread count per calling thread, and a pooled set moves between threads. */
+    void useOnThisThread() {
         if (threads > 0 && dnnl.canSetThreads()) {
-            // OpenMP keeps the thread count per calling thread: set it once for this one.
             dnnl.setNumThreads(threads);
         }
-        this.stream = dnnl.streamCreate(engine);
     }
 
     /** Grows the staging buffers to fit a run; steady-state calls allocate nothing. */

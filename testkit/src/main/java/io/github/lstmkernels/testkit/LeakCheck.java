@@ -39,7 +39,7 @@ public final class LeakCheck {
         LstmWeights weights = LstmWeights.random(config, 9);
         int maxBatch = 10; // ten call shapes; onednn's per-kernel plan cache holds them all
         int seqLen = 4;
-        try (Arena arena = Arena.ofConfined()) {
+        try (Arena arena = Arena.ofShared()) { // shared: the short-lived threads below use these tensors too
             MemorySegment x = arena.allocate(ValueLayout.JAVA_FLOAT, (long) seqLen * maxBatch * 48);
             MemorySegment y = arena.allocate(ValueLayout.JAVA_FLOAT, (long) seqLen * maxBatch * 32);
             MemorySegment h = arena.allocate(ValueLayout.JAVA_FLOAT, 2L * maxBatch * 32);
@@ -82,11 +82,30 @@ public final class LeakCheck {
                     }
                 }
             }
+            // Short-lived threads, each calling once: a backend's per-thread native resources must not
+            // outlive their threads (or must be bounded and reused).
+            int threadsToStart = Math.max(1, calls / 10);
+            try (LstmKernel kernel = backend.prepare(config, weights)) {
+                for (int i = 1; i <= threadsToStart; i++) {
+                    int index = i;
+                    Thread thread = new Thread(() -> callMixed(kernel, index, maxBatch, seqLen, x, y, h, c, xs, ys, hs, cs));
+                    thread.start();
+                    thread.join();
+                    if (i % Math.max(1, threadsToStart / 5) == 0) {
+                        out.printf(Locale.ROOT, "  %6d short-lived threads, one call each: RSS %.1f MB%n", i,
+                                rssKb() / 1024.0);
+                    }
+                }
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw new IllegalStateException("interrupted", e);
+            }
             long end = rssKb();
             double growth = (end - start) / 1024.0;
             boolean flat = growth <= maxGrowthMb;
-            out.printf(Locale.ROOT, "leakcheck %s: %d cycles, %d calls: RSS %.1f -> %.1f MB (%+.1f MB): %s (bound %.0f MB)%n",
-                    backend.name(), cycles, calls, start / 1024.0, end / 1024.0, growth, flat ? "flat" : "GROWS", maxGrowthMb);
+            out.printf(Locale.ROOT, "leakcheck %s: %d cycles, %d calls, %d short-lived threads: RSS %.1f -> %.1f MB (%+.1f MB):"
+                    + " %s (bound %.0f MB)%n", backend.name(), cycles, calls, threadsToStart, start / 1024.0, end / 1024.0, growth,
+                    flat ? "flat" : "GROWS", maxGrowthMb);
             return flat ? 0 : 1;
         }
     }
