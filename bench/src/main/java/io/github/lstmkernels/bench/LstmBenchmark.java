@@ -76,6 +76,11 @@ public class LstmBenchmark {
     }
 
     private MemorySegment randomSegment(long n, long seed) {
+        return randomSegment(arena, n, seed);
+    }
+
+    /** {@code n} floats uniform in (−1, 1) from {@code seed}, off-heap in {@code arena}. */
+    static MemorySegment randomSegment(Arena arena, long n, long seed) {
         MemorySegment segment = arena.allocate(ValueLayout.JAVA_FLOAT, n);
         SplittableRandom random = new SplittableRandom(seed);
         for (long i = 0; i < n; i++) {

@@ -10,7 +10,6 @@ import io.github.lstmkernels.LstmWeights;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
-import java.util.SplittableRandom;
 import java.util.concurrent.TimeUnit;
 import org.openjdk.jmh.annotations.Benchmark;
 import org.openjdk.jmh.annotations.BenchmarkMode;
@@ -84,12 +83,7 @@ public class TrainingBenchmark {
     }
 
     private MemorySegment random(long n, long seed) {
-        MemorySegment segment = arena.allocate(ValueLayout.JAVA_FLOAT, n);
-        SplittableRandom random = new SplittableRandom(seed);
-        for (long i = 0; i < n; i++) {
-            segment.setAtIndex(ValueLayout.JAVA_FLOAT, i, (float) random.nextDouble(-1, 1));
-        }
-        return segment;
+        return LstmBenchmark.randomSegment(arena, n, seed);
     }
 
     @TearDown(Level.Trial)
