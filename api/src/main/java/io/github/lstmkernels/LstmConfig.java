@@ -12,9 +12,9 @@ import java.util.Set;
  * LstmConfig config = LstmConfig.builder(512, 128).numLayers(2).batchFirst(true).build();
  * }</pre>
  *
- * Options beyond the phase-1 contract (reverse direction, projection, the GRU cell) are already
- * part of the type so that adding them to a backend breaks no caller; a backend that lacks one
- * refuses the configuration in {@code prepare} with an {@link UnsupportedFeatureException}.
+ * Every option of {@code nn.LSTM}/{@code nn.GRU} is here (reverse direction, projection, the GRU
+ * cell); a backend that lacks one ({@code backend.features()}) refuses the configuration in
+ * {@code prepare} with an {@link UnsupportedFeatureException}.
  */
 public final class LstmConfig {
     private final CellType cell;
@@ -99,7 +99,7 @@ public final class LstmConfig {
         return cell.gates() * hiddenSize;
     }
 
-    /** The optional features this configuration needs beyond the phase-1 contract. */
+    /** The optional features this configuration needs beyond a forward, unidirectional LSTM without projection. */
     public Set<Feature> requiredFeatures() {
         EnumSet<Feature> features = EnumSet.noneOf(Feature.class);
         if (bidirectional) {

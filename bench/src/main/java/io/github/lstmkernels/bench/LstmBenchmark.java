@@ -25,7 +25,7 @@ import org.openjdk.jmh.annotations.TearDown;
  * One backend on one DESIGN.md section 9 shape. {@code sequence}: one sequence call of T steps
  * (with the shape's lengths, if it has them). {@code step}: T step calls, the same work fed one
  * step at a time (as a streaming caller would; only for unidirectional shapes without lengths).
- * Tensors are off-heap, the zero-copy path; weights are PyTorch's default random init.
+ * Tensors are off-heap (what a caller who cares about speed passes); weights are PyTorch's default random init.
  */
 @State(Scope.Benchmark)
 @BenchmarkMode(Mode.AverageTime)
