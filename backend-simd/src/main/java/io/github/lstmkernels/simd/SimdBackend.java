@@ -3,6 +3,7 @@ package io.github.lstmkernels.simd;
 import io.github.lstmkernels.Feature;
 import io.github.lstmkernels.LstmConfig;
 import io.github.lstmkernels.LstmKernel;
+import io.github.lstmkernels.LstmProperties;
 import io.github.lstmkernels.LstmWeights;
 import io.github.lstmkernels.spi.Availability;
 import io.github.lstmkernels.spi.LstmBackend;
@@ -44,7 +45,7 @@ public final class SimdBackend implements LstmBackend {
             return Availability.unavailable("the jdk.incubator.vector module is not resolved: add --add-modules jdk.incubator.vector");
         }
         try {
-            String description = VectorWidth.describe();
+            String description = VectorWidth.describe() + ", threads: " + threads();
             LOG.log(System.Logger.Level.INFO, "lstm-kernels simd: {0}", description);
             return Availability.available(description);
         } catch (IllegalArgumentException e) {
@@ -62,6 +63,31 @@ public final class SimdBackend implements LstmBackend {
 
     @Override
     public LstmKernel createKernel(LstmConfig config, LstmWeights weights) {
-        return new SimdLstmKernel(config, weights);
+        return new SimdLstmKernel(config, weights, threads(), MIN_STEP_FMAS_PER_PART);
+    }
+
+    /**
+     * The least work, in multiply-adds per time step, that a part of a split call must get: below
+     * it the barrier each step ends with costs more than the part saves, and the call runs on
+     * fewer threads (down to the calling thread alone). Measured with
+     * {@code SplitThresholdBenchmark} (see the README).
+     */
+    static final long MIN_STEP_FMAS_PER_PART = 16_384;
+
+    /** {@code lstm.simd.threads}, or every available processor. */
+    static int threads() {
+        String value = System.getProperty(LstmProperties.SIMD_THREADS);
+        if (value == null || value.isBlank()) {
+            return Runtime.getRuntime().availableProcessors();
+        }
+        try {
+            int n = Integer.parseInt(value.trim());
+            if (n < 1) {
+                throw new NumberFormatException();
+            }
+            return n;
+        } catch (NumberFormatException e) {
+            throw new IllegalArgumentException(LstmProperties.SIMD_THREADS + " must be a positive integer, got '" + value + "'");
+        }
     }
 }

@@ -11,6 +11,7 @@ import io.github.lstmkernels.spi.BackwardPass;
 import io.github.lstmkernels.spi.LayerPass;
 import io.github.lstmkernels.spi.TrainingTape;
 import io.github.lstmkernels.spi.WeightLayouts;
+import java.lang.ref.Cleaner;
 import java.util.Arrays;
 
 /**
@@ -62,12 +63,21 @@ final class SimdLstmKernel extends AbstractLstmKernel {
     private final float[][] newGateBiases;
     /** LSTM with projection: {@code weight_hr [P, H]} in panels of output units. */
     private final float[][] projections;
+    private static final Cleaner WORKER_CLEANER = Cleaner.create();
     private final ThreadLocal<Workspace> workspaces = ThreadLocal.withInitial(Workspace::new);
+    /** The threads a segment is split across ({@code lstm.simd.threads}); the caller is one of them. */
+    private final Workers workers;
+    /** The least work per part and step worth a split (see {@link SimdBackend#MIN_STEP_FMAS_PER_PART}). */
+    private final long minStepFmasPerPart;
     /** Training only: the transposed weights of the backward pass, built on the first {@link #newTape()}. */
     private volatile TransposedWeights transposed;
 
-    SimdLstmKernel(LstmConfig config, LstmWeights weights) {
+    SimdLstmKernel(LstmConfig config, LstmWeights weights, int threads, long minStepFmasPerPart) {
         super(SimdBackend.NAME, config);
+        this.workers = new Workers(threads, "lstm-simd");
+        this.minStepFmasPerPart = minStepFmasPerPart;
+        // A kernel dropped without close still stops its (daemon) workers.
+        WORKER_CLEANER.register(this, workers::close);
         int gates = config.cell().gates();
         this.gru = config.cell() == CellType.GRU;
         this.projected = config.projectionSize() > 0;
@@ -107,9 +117,10 @@ final class SimdLstmKernel extends AbstractLstmKernel {
         int steps = pass.steps();
         int rows = pass.rows();
         int gateRows = steps * rows;
+        int parts = partsFor(rows);
         Workspace ws = workspaces.get();
         ws.ensure(gateRows * inSize, gateRows * gateWidth, rows * Math.max(padded, hStride),
-                3 * Math.max(rows * LANES, padded));
+                3 * Math.max(rows * LANES, padded), parts);
         // Input rows in processing order (gate row i·rows + b is step i, batch row b), so the
         // projection is one GEMM over contiguous rows whichever the direction or layout.
         for (int i = 0; i < steps; i++) {
@@ -118,12 +129,6 @@ final class SimdLstmKernel extends AbstractLstmKernel {
                 pass.input().read(t, b, ws.input, (i * rows + b) * inSize, inSize);
             }
         }
-        float[] bias = biases[index];
-        for (int r = 0; r < gateRows; r++) {
-            System.arraycopy(bias, 0, ws.gates, r * gateWidth, gateWidth);
-        }
-        GateBlocks.gemm(inputWeights[index], gateWidth / PANEL_WIDTH, inSize, ws.input, inSize, gateRows, ws.gates,
-                gateWidth);
         for (int b = 0; b < rows; b++) {
             pass.readH(b, ws.h, b * hStride);
             Arrays.fill(ws.h, b * hStride + hout, (b + 1) * hStride, 0f);
@@ -132,83 +137,219 @@ final class SimdLstmKernel extends AbstractLstmKernel {
                 Arrays.fill(ws.c, b * padded + hidden, (b + 1) * padded, 0f);
             }
         }
-        SimdTape tape = (SimdTape) pass.tape();
-        int record = tape == null ? 0 : pass.firstStep() * tape.batch;
-        for (int i = 0; i < steps; i++) {
-            if (tape != null) {
-                recordBefore(tape, index, record + i * rows, rows, ws);
-            }
-            recurrentStep(index, i, rows, ws);
-            if (tape != null && gru) {
-                System.arraycopy(ws.hn, 0, tape.stateRecord[index], (record + i * rows) * padded, rows * padded);
-            }
-            float[] newest = ws.hNext;
-            ws.hNext = ws.h;
-            ws.h = newest;
-            int t = pass.time(i);
-            for (int b = 0; b < rows; b++) {
-                pass.output().write(t, b, newest, b * hStride, hout);
-            }
+        Segment segment = ws.segment;
+        segment.start(this, pass, index, inSize);
+        try {
+            workers.run(parts, segment);
+        } finally {
+            segment.end();
         }
+        SimdTape tape = (SimdTape) pass.tape();
         if (tape != null) {
             // The cells left the activations in the gate rows: one copy for the whole segment.
-            System.arraycopy(ws.gates, 0, tape.gatesRecord[index], record * gateWidth, gateRows * gateWidth);
+            System.arraycopy(ws.gates, 0, tape.gatesRecord[index], segment.record * gateWidth, gateRows * gateWidth);
         }
+        float[] h = steps % 2 == 0 ? ws.h : ws.hNext;
         for (int b = 0; b < rows; b++) {
-            pass.writeH(b, ws.h, b * hStride);
+            pass.writeH(b, h, b * hStride);
             if (!gru) {
                 pass.writeC(b, ws.c, b * padded);
             }
         }
     }
 
-    /** Training: the state a step starts from, h (and the LSTM's c), into record rows {@code [row, row + rows)}. */
-    private void recordBefore(SimdTape tape, int index, int row, int rows, Workspace ws) {
-        System.arraycopy(ws.h, 0, tape.hPrevRecord[index], row * hStride, rows * hStride);
-        if (!gru) {
-            System.arraycopy(ws.c, 0, tape.stateRecord[index], row * padded, rows * padded);
+    /**
+     * How many parts a segment of {@code rows} rows is split into: at most one per thread and per
+     * block of units, and few enough that each part's share of a step (between two barriers) is at
+     * least {@link #minStepFmasPerPart} multiply-adds.
+     */
+    private int partsFor(int rows) {
+        int limit = Math.min(workers.threads(), blocks);
+        if (limit <= 1) {
+            return 1;
+        }
+        long stepFmas = (long) rows * ((long) blocks * blockStride * hout + (projected ? (long) hStride * hidden : 0));
+        return (int) Math.max(1, Math.min(limit, stepFmas / Math.max(1, minStepFmasPerPart)));
+    }
+
+    /**
+     * One segment as a parallel region. Part p owns a contiguous range of blocks of units: it
+     * computes their input projection for every step (for the GRU, whose gate row packs 3 gates a
+     * block, a range of panels, followed by a barrier), then per step their recurrent sums and
+     * cells, meeting the other parts at a barrier once the step's h is complete (twice with
+     * projection: m, then h' = W_hr·m by ranges of output panels). Each output element is summed by
+     * one part in the same order whatever the number of parts, so results are bit-identical for
+     * every thread count. Part 0, the calling thread, is the only one touching the caller's
+     * tensors (it writes step i's output while the others compute step i + 1 from the same,
+     * read-only, h) and records whole rows of h for training; the other parts record their own
+     * columns of c (GRU: of hn).
+     */
+    private void segmentPart(Segment segment, int part, int parts) {
+        LayerPass pass = segment.pass;
+        Workspace ws = segment.ws;
+        int index = segment.index;
+        int steps = pass.steps();
+        int rows = pass.rows();
+        SimdTape tape = (SimdTape) pass.tape();
+        int b0 = blocks * part / parts;
+        int b1 = blocks * (part + 1) / parts;
+        int panels = gateWidth / PANEL_WIDTH;
+        int p0 = gru ? panels * part / parts : b0;
+        int p1 = gru ? panels * (part + 1) / parts : b1;
+        inputProjection(ws, index, segment.inSize, p0, p1, steps * rows);
+        if (gru) {
+            workers.await(parts);
+        }
+        float[] scratch = ws.scratch[part];
+        float[] h = ws.h;
+        float[] hNext = ws.hNext;
+        for (int i = 0; i < steps; i++) {
+            int row = segment.record + i * rows;
+            if (part == 0) {
+                if (tape != null) {
+                    System.arraycopy(h, 0, tape.hPrevRecord[index], row * hStride, rows * hStride);
+                }
+                if (i > 0) {
+                    writeOutput(pass, i - 1, rows, h);
+                }
+            }
+            if (tape != null && !gru) {
+                recordColumns(ws.c, tape.stateRecord[index], row, rows, b0, b1);
+            }
+            recurrentStep(ws, index, i, rows, b0, b1, h, hNext, scratch);
+            if (tape != null && gru) {
+                recordColumns(ws.hn, tape.stateRecord[index], row, rows, b0, b1);
+            }
+            if (projected) {
+                workers.await(parts);
+                int outPanels = hStride / PANEL_WIDTH;
+                project(ws, index, outPanels * part / parts, outPanels * (part + 1) / parts, rows, hNext);
+            }
+            workers.await(parts);
+            float[] newest = hNext;
+            hNext = h;
+            h = newest;
+        }
+        if (part == 0) {
+            writeOutput(pass, steps - 1, rows, h);
+        }
+    }
+
+    /** Gate rows {@code [0, gateRows)}, panels {@code [p0, p1)}: bias + x·W_ih. */
+    private void inputProjection(Workspace ws, int index, int inSize, int p0, int p1, int gateRows) {
+        float[] bias = biases[index];
+        float[] w = inputWeights[index];
+        int width = (p1 - p0) * PANEL_WIDTH;
+        for (int r = 0; r < gateRows; r++) {
+            System.arraycopy(bias, p0 * PANEL_WIDTH, ws.gates, r * gateWidth + p0 * PANEL_WIDTH, width);
+        }
+        for (int p = p0; p < p1; p++) {
+            GateBlocks.panelRows(w, p * inSize * PANEL_WIDTH, inSize, ws.input, 0, inSize, gateRows, ws.gates,
+                    p * PANEL_WIDTH, gateWidth);
         }
     }
 
     /**
-     * Step {@code step} of the pass: adds {@code h·W_hh} to its gate rows and applies the cell, one
-     * block of units at a time; new h into {@code ws.hNext}, c updated in place.
+     * Step {@code step}, blocks {@code [b0, b1)}: adds {@code h·W_hh} to their gate rows and applies
+     * the cell; their units of the new h (LSTMP: of m) into {@code hNext}, c in place.
      */
-    private void recurrentStep(int index, int step, int batch, Workspace ws) {
+    private void recurrentStep(Workspace ws, int index, int step, int batch, int b0, int b1, float[] h,
+                               float[] hNext, float[] scratch) {
         float[] w = recurrentWeights[index];
         int first = step * batch * gateWidth;
-        for (int block = 0; block < blocks; block++) {
+        for (int block = b0; block < b1; block++) {
             int weights = block * hout * blockStride;
             int g = first + block * blockStride;
             if (gru) {
-                GateBlocks.gruRows(w, weights, hout, ws.h, 0, hStride, batch, ws.gates, g, gateWidth,
+                GateBlocks.gruRows(w, weights, hout, h, 0, hStride, batch, ws.gates, g, gateWidth,
                         newGateBiases[index], block * LANES, ws.hn, block * LANES, padded);
             } else {
-                GateBlocks.panelRows(w, weights, hout, ws.h, 0, hStride, batch, ws.gates, g, gateWidth);
+                GateBlocks.panelRows(w, weights, hout, h, 0, hStride, batch, ws.gates, g, gateWidth);
             }
             if (batch > 1) {
-                cells(ws, g, gateWidth, batch, block * LANES, padded);
+                cells(ws, g, gateWidth, batch, block * LANES, padded, h, hNext, scratch);
             }
         }
-        if (batch == 1) {
+        if (batch == 1 && b1 > b0) {
             // Batch 1 streams W_hh once per step: keep the stream going block after block, then
             // update every block's cell in one pass (a lone row's blocks are laid out like rows).
-            cells(ws, first, blockStride, blocks, 0, LANES);
-        }
-        if (projected) {
-            Arrays.fill(ws.hNext, 0, batch * hStride, 0f);
-            GateBlocks.gemm(projections[index], hStride / PANEL_WIDTH, hidden, ws.m, padded, batch, ws.hNext, hStride);
+            cells(ws, first + b0 * blockStride, blockStride, b1 - b0, b0 * LANES, LANES, h, hNext, scratch);
         }
     }
 
     /** The cell for {@code rows} (gate row, state row) pairs, at {@code g0 + r·gateStride} and {@code s0 + r·stateStride}. */
-    private void cells(Workspace ws, int g0, int gateStride, int rows, int s0, int stateStride) {
+    private void cells(Workspace ws, int g0, int gateStride, int rows, int s0, int stateStride, float[] h,
+                       float[] hNext, float[] scratch) {
         if (gru) {
-            GateBlocks.gruCells(ws.gates, g0, gateStride, rows, ws.hn, ws.h, ws.hNext, s0, stateStride, ws.scratch);
+            GateBlocks.gruCells(ws.gates, g0, gateStride, rows, ws.hn, h, hNext, s0, stateStride, scratch);
         } else {
             // With projection the cell's output m = o ⊙ tanh(c') waits in ws.m for W_hr.
-            GateBlocks.cells(ws.gates, g0, gateStride, rows, ws.c, projected ? ws.m : ws.hNext, s0, stateStride,
-                    ws.scratch);
+            GateBlocks.cells(ws.gates, g0, gateStride, rows, ws.c, projected ? ws.m : hNext, s0, stateStride,
+                    scratch);
+        }
+    }
+
+    /** LSTMP: {@code h' = W_hr·m} for output panels {@code [q0, q1)} of the step's rows. */
+    private void project(Workspace ws, int index, int q0, int q1, int rows, float[] hNext) {
+        float[] w = projections[index];
+        for (int b = 0; b < rows; b++) {
+            Arrays.fill(hNext, b * hStride + q0 * PANEL_WIDTH, b * hStride + q1 * PANEL_WIDTH, 0f);
+        }
+        for (int q = q0; q < q1; q++) {
+            GateBlocks.panelRows(w, q * hidden * PANEL_WIDTH, hidden, ws.m, 0, padded, rows, hNext,
+                    q * PANEL_WIDTH, hStride);
+        }
+    }
+
+    /** Training: the units of blocks {@code [b0, b1)} of every row of a state into record rows from {@code row}. */
+    private void recordColumns(float[] state, float[] records, int row, int rows, int b0, int b1) {
+        int width = (b1 - b0) * LANES;
+        for (int b = 0; b < rows; b++) {
+            System.arraycopy(state, b * padded + b0 * LANES, records, (row + b) * padded + b0 * LANES, width);
+        }
+    }
+
+    private void writeOutput(LayerPass pass, int step, int rows, float[] h) {
+        int t = pass.time(step);
+        for (int b = 0; b < rows; b++) {
+            pass.output().write(t, b, h, b * hStride, hout);
+        }
+    }
+
+    /**
+     * The region object of a calling thread's segments, reused call after call (no allocation per
+     * call). It refers to the kernel only during a call: a thread-local value that kept its kernel
+     * would keep the kernel, and its thread-local key, alive for as long as the thread lives.
+     */
+    private static final class Segment implements Workers.Region {
+        final Workspace ws;
+        SimdLstmKernel kernel;
+        LayerPass pass;
+        int index;
+        int inSize;
+        int record;
+
+        Segment(Workspace ws) {
+            this.ws = ws;
+        }
+
+        void start(SimdLstmKernel kernel, LayerPass pass, int index, int inSize) {
+            this.kernel = kernel;
+            this.pass = pass;
+            this.index = index;
+            this.inSize = inSize;
+            SimdTape tape = (SimdTape) pass.tape();
+            this.record = tape == null ? 0 : pass.firstStep() * tape.batch;
+        }
+
+        void end() {
+            kernel = null;
+            pass = null;
+        }
+
+        @Override
+        public void run(int part, int parts) {
+            kernel.segmentPart(this, part, parts);
         }
     }
 
@@ -385,11 +526,13 @@ final class SimdLstmKernel extends AbstractLstmKernel {
 
     @Override
     protected void release() {
-        // Heap arrays only: nothing to free; later calls are refused by the base class.
+        // Heap arrays only: nothing else to free; later calls are refused by the base class.
+        workers.close();
     }
 
-    /** Scratch arrays of one thread, grown to the largest call seen. */
+    /** Scratch arrays of one calling thread, grown to the largest call seen; per part where parts write. */
     private static final class Workspace {
+        final Segment segment = new Segment(this);
         float[] input = new float[0];
         float[] gates = new float[0];
         float[] h = new float[0];
@@ -399,11 +542,16 @@ final class SimdLstmKernel extends AbstractLstmKernel {
         float[] m = new float[0];
         /** GRU: the n gate's recurrent sums W_hn h + b_hn. */
         float[] hn = new float[0];
-        float[] scratch = new float[0];
+        /** The cells' scratch, one per part. */
+        float[][] scratch = new float[0][];
 
-        void ensure(int inputLength, int gatesLength, int stateLength, int scratchLength) {
-            if (scratch.length < scratchLength) {
-                scratch = new float[scratchLength];
+        void ensure(int inputLength, int gatesLength, int stateLength, int scratchLength, int parts) {
+            if (scratch.length < parts || scratch[0].length < scratchLength) {
+                float[][] grown = new float[Math.max(parts, scratch.length)][];
+                for (int p = 0; p < grown.length; p++) {
+                    grown[p] = new float[Math.max(scratchLength, scratch.length > 0 ? scratch[0].length : 0)];
+                }
+                scratch = grown;
             }
             if (input.length < inputLength) {
                 input = new float[inputLength];
