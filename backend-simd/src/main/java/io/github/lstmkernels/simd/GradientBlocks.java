@@ -107,7 +107,13 @@ final class GradientBlocks {
      */
     static void transposedProduct(float[] wT, int panels, int positions, float[] in, int in0, int inStride, int rows,
                                   float[] out, int out0, int outStride) {
-        for (int p = 0; p < panels; p++) {
+        transposedProduct(wT, 0, panels, positions, in, in0, inStride, rows, out, out0, outStride);
+    }
+
+    /** {@link #transposedProduct} for panels {@code [p0, p1)} only: a part of a split call. */
+    static void transposedProduct(float[] wT, int p0, int p1, int positions, float[] in, int in0, int inStride,
+                                  int rows, float[] out, int out0, int outStride) {
+        for (int p = p0; p < p1; p++) {
             GateBlocks.panelRows(wT, p * positions * PANEL_WIDTH, positions, in, in0, inStride, rows, out,
                     out0 + p * PANEL_WIDTH, outStride);
         }
@@ -121,11 +127,20 @@ final class GradientBlocks {
      */
     static void outerProduct(float[] s, int s0, int sStride, int columns, float[] v, int v0, int vStride, int panels,
                              int count, float[] out, int outStride) {
+        outerProduct(s, s0, sStride, columns, v, v0, vStride, 0, panels, count, out, outStride);
+    }
+
+    /**
+     * {@link #outerProduct} for panels {@code [p0, p1)} only: a part of a split call. Each output
+     * element sums its rows in the same order (chunk after chunk) whichever part computes it.
+     */
+    static void outerProduct(float[] s, int s0, int sStride, int columns, float[] v, int v0, int vStride, int p0,
+                             int p1, int count, float[] out, int outStride) {
         int sixes = 6 * GateBlocks.sixRowTiles(columns);
         for (int r0 = 0; r0 < count; r0 += CHUNK) {
             int n = Math.min(CHUNK, count - r0);
             int sRows = s0 + r0 * sStride;
-            for (int p = 0; p < panels; p++) {
+            for (int p = p0; p < p1; p++) {
                 int vRows = v0 + r0 * vStride + p * PANEL_WIDTH;
                 int k = 0;
                 for (; k < sixes; k += 6) {

@@ -46,6 +46,7 @@ public final class SimdBackend implements LstmBackend {
         }
         try {
             String description = VectorWidth.describe() + ", threads: " + threads();
+            splitMinimum();
             LOG.log(System.Logger.Level.INFO, "lstm-kernels simd: {0}", description);
             return Availability.available(description);
         } catch (IllegalArgumentException e) {
@@ -63,7 +64,7 @@ public final class SimdBackend implements LstmBackend {
 
     @Override
     public LstmKernel createKernel(LstmConfig config, LstmWeights weights) {
-        return new SimdLstmKernel(config, weights, threads(), MIN_STEP_FMAS_PER_PART);
+        return new SimdLstmKernel(config, weights, threads(), splitMinimum());
     }
 
     /**
@@ -73,6 +74,23 @@ public final class SimdBackend implements LstmBackend {
      * {@code SplitThresholdBenchmark} (see the README).
      */
     static final long MIN_STEP_FMAS_PER_PART = 16_384;
+
+    /** {@code lstm.simd.split.min}, or {@link #MIN_STEP_FMAS_PER_PART}. */
+    static long splitMinimum() {
+        String value = System.getProperty(LstmProperties.SIMD_SPLIT_MIN);
+        if (value == null || value.isBlank()) {
+            return MIN_STEP_FMAS_PER_PART;
+        }
+        try {
+            long n = Long.parseLong(value.trim());
+            if (n < 0) {
+                throw new NumberFormatException();
+            }
+            return n;
+        } catch (NumberFormatException e) {
+            throw new IllegalArgumentException(LstmProperties.SIMD_SPLIT_MIN + " must be a non-negative integer, got '" + value + "'");
+        }
+    }
 
     /** {@code lstm.simd.threads}, or every available processor. */
     static int threads() {

@@ -501,26 +501,97 @@ final class SimdLstmKernel extends AbstractLstmKernel {
                 Arrays.fill(dx, r * xStride + inSize, (r + 1) * xStride, 0f);
             }
         }
-        GradientBlocks.transposedProduct(w.input[index], xStride / PANEL_WIDTH, positions, da, 0, gateWidth, count, dx, 0,
-                xStride);
+        Workspace ws = workspaces.get();
+        WeightSide side = ws.weightSide;
+        side.start(this, tape, index, inSize, count, first);
+        try {
+            workers.run(weightSideParts(count, inSize), side);
+        } finally {
+            side.end();
+        }
         for (int i = 0; i < steps; i++) {
             int t = pass.time(steps - 1 - i);
             for (int b = 0; b < rows; b++) {
                 pass.gradInput().write(t, b, dx, (i * rows + b) * xStride, inSize);
             }
         }
-        int panels = gateWidth / PANEL_WIDTH;
-        GradientBlocks.outerProduct(x, 0, inSize, inSize, da, 0, gateWidth, panels, count, tape.inputGrads[index],
-                gateWidth);
-        GradientBlocks.outerProduct(hPrev, first * hStride, hStride, hout, daRecurrent, 0, gateWidth, panels, count,
-                tape.recurrentGrads[index], gateWidth);
-        GradientBlocks.columnSums(da, 0, gateWidth, gateWidth, count, tape.inputBiasGrads[index]);
-        if (gru) {
-            GradientBlocks.columnSums(daRecurrent, 0, gateWidth, gateWidth, count, tape.recurrentBiasGrads[index]);
+    }
+
+    /** Parts for the weight side of a backward segment of {@code count} rows: as {@link #partsFor}, by panels of gate rows. */
+    private int weightSideParts(int count, int inSize) {
+        int limit = Math.min(workers.threads(), gateWidth / PANEL_WIDTH);
+        if (limit <= 1) {
+            return 1;
         }
+        long fmas = (long) count * gateWidth * (2L * inSize + hout);
+        return (int) Math.max(1, Math.min(limit, fmas / Math.max(1, minStepFmasPerPart)));
+    }
+
+    /**
+     * One part of the weight side of a backward segment, every step and row at once: {@code dX}
+     * by ranges of its panels, {@code dW_ih}, {@code dW_hh} (and {@code dW_hr}) by ranges of gate
+     * (output) panels; part 0 also sums the bias gradients. Each gradient element is summed by one
+     * part in the same order whatever the split.
+     */
+    private void weightSidePart(WeightSide side, int part, int parts) {
+        SimdTape tape = side.tape;
+        TransposedWeights w = transposed;
+        int index = side.index;
+        int inSize = side.inSize;
+        int count = side.count;
+        int positions = blocks * blockStride;
+        int xPanels = GateBlocks.panelRowWidth(GradientBlocks.ceilDiv(inSize, LANES)) / PANEL_WIDTH;
+        float[] da = tape.da;
+        float[] daRecurrent = gru ? tape.daRecurrent : da;
+        GradientBlocks.transposedProduct(w.input[index], xPanels * part / parts, xPanels * (part + 1) / parts, positions,
+                da, 0, gateWidth, count, tape.dx, 0, xPanels * PANEL_WIDTH);
+        int panels = gateWidth / PANEL_WIDTH;
+        int q0 = panels * part / parts;
+        int q1 = panels * (part + 1) / parts;
+        GradientBlocks.outerProduct(tape.x, 0, inSize, inSize, da, 0, gateWidth, q0, q1, count, tape.inputGrads[index],
+                gateWidth);
+        GradientBlocks.outerProduct(tape.hPrevRecord[index], side.first * hStride, hStride, hout, daRecurrent, 0,
+                gateWidth, q0, q1, count, tape.recurrentGrads[index], gateWidth);
         if (projected) {
-            GradientBlocks.outerProduct(tape.dhAll, 0, dhStride, hout, tape.m, 0, mStride, mStride / PANEL_WIDTH, count,
-                    tape.projectionGrads[index], mStride);
+            int mStride = tape.mStride;
+            int mPanels = mStride / PANEL_WIDTH;
+            GradientBlocks.outerProduct(tape.dhAll, 0, tape.dhStride, hout, tape.m, 0, mStride, mPanels * part / parts,
+                    mPanels * (part + 1) / parts, count, tape.projectionGrads[index], mStride);
+        }
+        if (part == 0) {
+            GradientBlocks.columnSums(da, 0, gateWidth, gateWidth, count, tape.inputBiasGrads[index]);
+            if (gru) {
+                GradientBlocks.columnSums(daRecurrent, 0, gateWidth, gateWidth, count, tape.recurrentBiasGrads[index]);
+            }
+        }
+    }
+
+    /** The region object of a calling thread's backward weight sides; refers to the kernel only during a call (see {@link Segment}). */
+    private static final class WeightSide implements Workers.Region {
+        SimdLstmKernel kernel;
+        SimdTape tape;
+        int index;
+        int inSize;
+        int count;
+        int first;
+
+        void start(SimdLstmKernel kernel, SimdTape tape, int index, int inSize, int count, int first) {
+            this.kernel = kernel;
+            this.tape = tape;
+            this.index = index;
+            this.inSize = inSize;
+            this.count = count;
+            this.first = first;
+        }
+
+        void end() {
+            kernel = null;
+            tape = null;
+        }
+
+        @Override
+        public void run(int part, int parts) {
+            kernel.weightSidePart(this, part, parts);
         }
     }
 
@@ -533,6 +604,7 @@ final class SimdLstmKernel extends AbstractLstmKernel {
     /** Scratch arrays of one calling thread, grown to the largest call seen; per part where parts write. */
     private static final class Workspace {
         final Segment segment = new Segment(this);
+        final WeightSide weightSide = new WeightSide();
         float[] input = new float[0];
         float[] gates = new float[0];
         float[] h = new float[0];
