@@ -7,7 +7,10 @@ import io.github.lstmkernels.LstmKernel;
 import io.github.lstmkernels.LstmTraining;
 import io.github.lstmkernels.UnsupportedFeatureException;
 import java.lang.foreign.MemorySegment;
+import java.util.Queue;
+import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicReferenceArray;
 
 /**
  * The part of a kernel that is the same for every backend: argument checks (all of them, before
@@ -23,7 +26,19 @@ public abstract class AbstractLstmKernel implements LstmKernel {
     protected final LstmConfig config;
     private final String backendName;
     private final AtomicInteger callsInFlight = new AtomicInteger();
-    private final ThreadLocal<NetworkWalk.Workspace> workspaces = ThreadLocal.withInitial(NetworkWalk.Workspace::new);
+    /**
+     * The walk's workspaces (schedule, pass, buffers from {@link #newBuffer}), taken for a call and
+     * given back after it, like a backend's per-run resources: they follow the calls in flight, not
+     * the threads that ever called. Per thread they would not die with the thread when their
+     * buffers are native memory the kernel frees only at {@link #release} (onednn): every
+     * short-lived thread calling once would leave its buffers behind until the kernel closed.
+     * The array is the lock-free common case; more concurrent calls than it holds keep their
+     * workspaces in {@link #spareWorkspaces}, so the kernel holds as many workspaces as calls ever
+     * ran at once, each grown to the largest call it served.
+     */
+    private final AtomicReferenceArray<NetworkWalk.Workspace> idleWorkspaces =
+            new AtomicReferenceArray<>(Math.max(4, 2 * Runtime.getRuntime().availableProcessors()));
+    private final Queue<NetworkWalk.Workspace> spareWorkspaces = new ConcurrentLinkedQueue<>();
     private volatile boolean closed;
 
     protected AbstractLstmKernel(String backendName, LstmConfig config) {
@@ -99,12 +114,37 @@ public abstract class AbstractLstmKernel implements LstmKernel {
         try {
             checkCellState(c, withoutCellState);
             TensorChecks.checkCall(config, seqLen, batch, x, y, h, c, sequence);
-            NetworkWalk.Workspace ws = workspaces.get();
-            ws.schedule.load(lengths, seqLen, batch);
-            NetworkWalk.run(this, ws, seqLen, batch, x, y, h, c);
+            NetworkWalk.Workspace ws = takeWorkspace();
+            try {
+                ws.schedule.load(lengths, seqLen, batch);
+                NetworkWalk.run(this, ws, seqLen, batch, x, y, h, c);
+            } finally {
+                giveBack(ws);
+            }
         } finally {
             exit();
         }
+    }
+
+    /** An idle workspace, or a new one: a scan and a CAS on a fixed array, no allocation in the common case. */
+    private NetworkWalk.Workspace takeWorkspace() {
+        for (int i = 0; i < idleWorkspaces.length(); i++) {
+            NetworkWalk.Workspace ws = idleWorkspaces.get(i);
+            if (ws != null && idleWorkspaces.compareAndSet(i, ws, null)) {
+                return ws;
+            }
+        }
+        NetworkWalk.Workspace spare = spareWorkspaces.poll();
+        return spare != null ? spare : new NetworkWalk.Workspace();
+    }
+
+    private void giveBack(NetworkWalk.Workspace ws) {
+        for (int i = 0; i < idleWorkspaces.length(); i++) {
+            if (idleWorkspaces.get(i) == null && idleWorkspaces.compareAndSet(i, null, ws)) {
+                return;
+            }
+        }
+        spareWorkspaces.add(ws);
     }
 
     /** An LSTM needs its cell state, a GRU has none. */

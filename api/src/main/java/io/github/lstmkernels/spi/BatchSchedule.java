@@ -9,7 +9,7 @@ package io.github.lstmkernels.spi;
  * Constant-width segments are also what oneDNN needs (one primitive per segment shape).
  *
  * <p>Without lengths (or when every length is T) there is one segment, all rows, no sort: the
- * walk then works on the caller's tensors directly. Reused per thread; allocates only to grow.
+ * walk then works on the caller's tensors directly. Reused call after call (pooled workspace); allocates only to grow.
  */
 public final class BatchSchedule {
     private int[] lengths = new int[0];

@@ -21,7 +21,7 @@ final class NetworkWalk {
     private NetworkWalk() {
     }
 
-    /** One thread's reusable state: the schedule, the pass, and buffers grown to the largest call seen. */
+    /** One call's reusable state, pooled by the kernel: the schedule, the pass, and buffers grown to the largest call seen. */
     static final class Workspace {
         final BatchSchedule schedule = new BatchSchedule();
         final LayerPass pass = new LayerPass();
