@@ -46,6 +46,13 @@ final class GateBlocks {
     static final int PANEL = 4;
     /** Floats per column of a packed panel: 4 vectors. */
     static final int PANEL_WIDTH = PANEL * LANES;
+    /**
+     * Whether this CPU has the 32 vector registers that 6-row tiles of a whole panel need (24
+     * accumulators). With 16 (AVX2) a 6 × 4 tile spills most of its accumulators to the stack on
+     * every column (seen in C2's code: a load and a store around 15 of its 24 FMAs), so there
+     * {@link #panelRows} runs half panels ({@link #accumulate6x2}) and the other tiles stop at 4 rows.
+     */
+    static final boolean WIDE_TILES = VectorWidth.REGISTERS >= 32;
     /** Floats per column of a GRU block of {@code W_hh}: r, z, n. */
     static final int GRU_STRIDE = 3 * LANES;
     private static final float TANH_P0 = VectorMath.TANH_P0;
@@ -104,6 +111,10 @@ final class GateBlocks {
     /** One panel (weights from {@code w[weights]}) of {@link #gemm} over {@code rows} rows, in 6-, 4- and 1-row tiles. */
     static void panelRows(float[] w, int weights, int columns, float[] in, int in0, int inStride, int rows,
                           float[] out, int out0, int outStride) {
+        if (!WIDE_TILES) {
+            halfPanelRows(w, weights, columns, in, in0, inStride, rows, out, out0, outStride);
+            return;
+        }
         int r = 0;
         for (int end = 6 * sixRowTiles(rows); r < end; r += 6) {
             accumulate6(w, weights, columns, in, in0 + r * inStride, inStride, out, out0 + r * outStride, outStride);
@@ -143,12 +154,140 @@ final class GateBlocks {
     /**
      * How many 6-row tiles to use for {@code rows} rows; 4-row tiles and then single rows take the
      * rest. Leaving 2 or 3 rows for single-row passes would stream the weights 2–3 more times, so
-     * one 6-row tile fewer turns 8 into 4 + 4 and 9 into 4 + 4 + 1.
+     * one 6-row tile fewer turns 8 into 4 + 4 and 9 into 4 + 4 + 1. None without
+     * {@link #WIDE_TILES}: a 6-row tile of the GRU (18 accumulators) or of the backward's outer
+     * products (24) would spill.
      */
     static int sixRowTiles(int rows) {
+        if (!WIDE_TILES) {
+            return 0;
+        }
         int tiles = rows / 6;
         int rest = rows % 6;
         return (rest == 2 || rest == 3) && tiles > 0 ? tiles - 1 : tiles;
+    }
+
+    /**
+     * {@link #panelRows} for CPUs with 16 vector registers: each half of the panel (2 of its 4
+     * vectors) in 6-row tiles ({@link #accumulate6x2}: 12 accumulators, 2 weights and a broadcast
+     * fit in 15 registers) and 3-row tiles, the last {@code rows mod 3} rows by {@link #accumulate1}.
+     */
+    static void halfPanelRows(float[] w, int weights, int columns, float[] in, int in0, int inStride, int rows,
+                              float[] out, int out0, int outStride) {
+        int tiled = rows - rows % 3;
+        for (int half = 0; half < PANEL; half += 2) {
+            int wh = weights + half * LANES;
+            int oh = out0 + half * LANES;
+            int r = 0;
+            for (; r + 6 <= tiled; r += 6) {
+                accumulate6x2(w, wh, columns, in, in0 + r * inStride, inStride, out, oh + r * outStride, outStride);
+            }
+            for (; r < tiled; r += 3) {
+                accumulate3x2(w, wh, columns, in, in0 + r * inStride, inStride, out, oh + r * outStride, outStride);
+            }
+        }
+        for (int r = tiled; r < rows; r++) {
+            accumulate1(w, weights, columns, in, in0 + r * inStride, out, out0 + r * outStride);
+        }
+    }
+
+    /**
+     * Six rows × two vectors: {@code out[out_r .. out_r + 2V) += Σ_k in[in_r + k] · W[k][0..2V)}
+     * with W's columns {@link #PANEL_WIDTH} apart (half a panel, starting at {@code w[weights]}).
+     * Per column, two weight loads and six broadcasts feed twelve FMAs.
+     */
+    static void accumulate6x2(float[] w, int weights, int columns, float[] in, int in0, int inStride,
+                              float[] out, int out0, int outStride) {
+        int in1 = in0 + inStride;
+        int in2 = in1 + inStride;
+        int in3 = in2 + inStride;
+        int in4 = in3 + inStride;
+        int in5 = in4 + inStride;
+        int out1 = out0 + outStride;
+        int out2 = out1 + outStride;
+        int out3 = out2 + outStride;
+        int out4 = out3 + outStride;
+        int out5 = out4 + outStride;
+        FloatVector a00 = FloatVector.fromArray(SPECIES, out, out0);
+        FloatVector a01 = FloatVector.fromArray(SPECIES, out, out0 + LANES);
+        FloatVector a10 = FloatVector.fromArray(SPECIES, out, out1);
+        FloatVector a11 = FloatVector.fromArray(SPECIES, out, out1 + LANES);
+        FloatVector a20 = FloatVector.fromArray(SPECIES, out, out2);
+        FloatVector a21 = FloatVector.fromArray(SPECIES, out, out2 + LANES);
+        FloatVector a30 = FloatVector.fromArray(SPECIES, out, out3);
+        FloatVector a31 = FloatVector.fromArray(SPECIES, out, out3 + LANES);
+        FloatVector a40 = FloatVector.fromArray(SPECIES, out, out4);
+        FloatVector a41 = FloatVector.fromArray(SPECIES, out, out4 + LANES);
+        FloatVector a50 = FloatVector.fromArray(SPECIES, out, out5);
+        FloatVector a51 = FloatVector.fromArray(SPECIES, out, out5 + LANES);
+        for (int k = 0, p = weights; k < columns; k++, p += PANEL_WIDTH) {
+            FloatVector w0 = FloatVector.fromArray(SPECIES, w, p);
+            FloatVector w1 = FloatVector.fromArray(SPECIES, w, p + LANES);
+            FloatVector x = FloatVector.broadcast(SPECIES, in[in0 + k]);
+            a00 = w0.fma(x, a00);
+            a01 = w1.fma(x, a01);
+            x = FloatVector.broadcast(SPECIES, in[in1 + k]);
+            a10 = w0.fma(x, a10);
+            a11 = w1.fma(x, a11);
+            x = FloatVector.broadcast(SPECIES, in[in2 + k]);
+            a20 = w0.fma(x, a20);
+            a21 = w1.fma(x, a21);
+            x = FloatVector.broadcast(SPECIES, in[in3 + k]);
+            a30 = w0.fma(x, a30);
+            a31 = w1.fma(x, a31);
+            x = FloatVector.broadcast(SPECIES, in[in4 + k]);
+            a40 = w0.fma(x, a40);
+            a41 = w1.fma(x, a41);
+            x = FloatVector.broadcast(SPECIES, in[in5 + k]);
+            a50 = w0.fma(x, a50);
+            a51 = w1.fma(x, a51);
+        }
+        a00.intoArray(out, out0);
+        a01.intoArray(out, out0 + LANES);
+        a10.intoArray(out, out1);
+        a11.intoArray(out, out1 + LANES);
+        a20.intoArray(out, out2);
+        a21.intoArray(out, out2 + LANES);
+        a30.intoArray(out, out3);
+        a31.intoArray(out, out3 + LANES);
+        a40.intoArray(out, out4);
+        a41.intoArray(out, out4 + LANES);
+        a50.intoArray(out, out5);
+        a51.intoArray(out, out5 + LANES);
+    }
+
+    /** {@link #accumulate6x2} for three rows, written out for the same reason as every tile. */
+    static void accumulate3x2(float[] w, int weights, int columns, float[] in, int in0, int inStride,
+                              float[] out, int out0, int outStride) {
+        int in1 = in0 + inStride;
+        int in2 = in1 + inStride;
+        int out1 = out0 + outStride;
+        int out2 = out1 + outStride;
+        FloatVector a00 = FloatVector.fromArray(SPECIES, out, out0);
+        FloatVector a01 = FloatVector.fromArray(SPECIES, out, out0 + LANES);
+        FloatVector a10 = FloatVector.fromArray(SPECIES, out, out1);
+        FloatVector a11 = FloatVector.fromArray(SPECIES, out, out1 + LANES);
+        FloatVector a20 = FloatVector.fromArray(SPECIES, out, out2);
+        FloatVector a21 = FloatVector.fromArray(SPECIES, out, out2 + LANES);
+        for (int k = 0, p = weights; k < columns; k++, p += PANEL_WIDTH) {
+            FloatVector w0 = FloatVector.fromArray(SPECIES, w, p);
+            FloatVector w1 = FloatVector.fromArray(SPECIES, w, p + LANES);
+            FloatVector x = FloatVector.broadcast(SPECIES, in[in0 + k]);
+            a00 = w0.fma(x, a00);
+            a01 = w1.fma(x, a01);
+            x = FloatVector.broadcast(SPECIES, in[in1 + k]);
+            a10 = w0.fma(x, a10);
+            a11 = w1.fma(x, a11);
+            x = FloatVector.broadcast(SPECIES, in[in2 + k]);
+            a20 = w0.fma(x, a20);
+            a21 = w1.fma(x, a21);
+        }
+        a00.intoArray(out, out0);
+        a01.intoArray(out, out0 + LANES);
+        a10.intoArray(out, out1);
+        a11.intoArray(out, out1 + LANES);
+        a20.intoArray(out, out2);
+        a21.intoArray(out, out2 + LANES);
     }
 
     /**

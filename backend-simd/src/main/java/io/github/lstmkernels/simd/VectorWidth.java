@@ -13,6 +13,13 @@ import jdk.incubator.vector.VectorSpecies;
  */
 final class VectorWidth {
     static final VectorSpecies<Float> SPECIES = choose();
+    /**
+     * Vector registers C2 allocates from, which bound a register tile: 32 with AVX-512 (EVEX) and
+     * on AArch64 (NEON, SVE); 16 on x86 without AVX-512 (AVX2 and older), where the JVM's preferred
+     * vectors are narrower than 512 bits. A property of the CPU and the JVM's flags
+     * ({@code -XX:UseAVX=2} gives 16 on any x86), not of {@code lstm.simd.bits}.
+     */
+    static final int REGISTERS = registers();
 
     private VectorWidth() {
     }
@@ -36,12 +43,19 @@ final class VectorWidth {
         return forced;
     }
 
-    /** E.g. "512-bit vectors (16 floats, preferred), FMA: true". */
+    private static int registers() {
+        String arch = System.getProperty("os.arch", "");
+        boolean x86 = arch.equals("amd64") || arch.equals("x86_64") || arch.equals("x86") || arch.equals("i386");
+        return x86 && FloatVector.SPECIES_PREFERRED.vectorBitSize() < 512 ? 16 : 32;
+    }
+
+    /** E.g. "512-bit vectors (16 floats, preferred), 32 vector registers, FMA: true". */
     static String describe() {
         VectorSpecies<Float> s = SPECIES;
         boolean preferred = s.equals(FloatVector.SPECIES_PREFERRED);
         return s.vectorBitSize() + "-bit vectors (" + s.length() + " floats, "
-                + (preferred ? "preferred" : "forced by " + LstmProperties.SIMD_BITS) + "), FMA: " + fmaFlag();
+                + (preferred ? "preferred" : "forced by " + LstmProperties.SIMD_BITS) + "), " + REGISTERS
+                + " vector registers, FMA: " + fmaFlag();
     }
 
     private static String fmaFlag() {

@@ -125,7 +125,7 @@ final class Compare {
         String header = String.format(Locale.ROOT, "%s | %s | JDK %s | threads per backend: %d | FMA peak %.1f GFLOP/s per core"
                         + " | read L2 %.1f GB/s, L3 %.1f GB/s | JMH: 1 fork, %d×0.4 s warmup, %d×0.4 s measured, median",
                 when, cpu, Runtime.version(), threadCount, peak, caches.l2GBps(), caches.l3GBps(), WARMUP_ITERATIONS, iterations);
-        printTable(out, header, rows, peak * threadCount, caches, jvmArgs);
+        printTable(out, header, rows, peak * threadCount, threadCount, caches, jvmArgs);
         Files.createDirectories(outDir);
         String stamp = ZonedDateTime.now().format(DateTimeFormatter.ofPattern("yyyyMMdd-HHmmss"));
         Path json = outDir.resolve("compare-" + stamp + ".json");
@@ -163,8 +163,8 @@ final class Compare {
                 alloc == null ? Double.NaN : alloc.getScore());
     }
 
-    private static void printTable(PrintStream out, String header, List<Row> rows, double peak, CacheBandwidth.Levels caches,
-                                   List<String> jvmArgs) {
+    private static void printTable(PrintStream out, String header, List<Row> rows, double peak, int threads,
+                                   CacheBandwidth.Levels caches, List<String> jvmArgs) {
         out.println();
         out.println(header);
         out.println("JVM flags: " + String.join(" ", jvmArgs));
@@ -175,22 +175,27 @@ final class Compare {
         for (Row r : rows) {
             out.printf(Locale.ROOT, "| %-7s | %-6s | %-8s | %12.1f | %8.1f | %6.0f%% | %10.1f | %13s | %9s | %9s | %8.0f |%n",
                     r.backend(), r.shape().id(), r.mode(), r.medianMicros(), r.gflops(), 100 * r.gflops() / peak,
-                    r.weightGBps(), levelShare(r, caches), ratio(rows, r, "onednn"), ratio(rows, r, "scalar"), r.bytesPerOp());
+                    r.weightGBps(), levelShare(r, caches, threads), ratio(rows, r, "onednn"), ratio(rows, r, "scalar"), r.bytesPerOp());
         }
         out.println("(% peak: of the FMA peak of the cores in use; vs X: time ratio to backend X in this run, below 1 is"
                 + " faster; weights GB/s: weight bytes streamed per second (W_ih once, W_hh every step); of its level: that"
-                + " rate against the measured read bandwidth of the cache level the per-step weights fit in, batch-1 rows"
-                + " only; B/op: JMH -prof gc)");
+                + " rate against the measured read bandwidth of the cache level each core's share of the per-step weights fits"
+                + " in, times the cores in use, batch-1 rows only; B/op: JMH -prof gc)");
     }
 
-    /** For a batch-1 row: "L2 93%" — the cache level its per-step weights stream from, and the share of its bandwidth. */
-    private static String levelShare(Row r, CacheBandwidth.Levels caches) {
+    /**
+     * For a batch-1 row: "L2 93%" — the cache level its per-step weights stream from, and the share
+     * of its bandwidth. With n threads each core streams 1/n of the weights (both fast backends
+     * split a step by units), so the level is the one that holds 1/n of them, and its bandwidth is
+     * taken as n × the one-core figure measured.
+     */
+    private static String levelShare(Row r, CacheBandwidth.Levels caches, int threads) {
         if (r.shape().batch != 1) {
             return "";
         }
-        double perStep = r.shape().weightTraffic(r.mode()) / r.shape().seqLen;
-        double bandwidth = caches.bandwidthOf(perStep);
-        String level = caches.levelOf(perStep);
+        double perCore = r.shape().weightTraffic(r.mode()) / r.shape().seqLen / threads;
+        double bandwidth = caches.bandwidthOf(perCore) * threads;
+        String level = caches.levelOf(perCore);
         return Double.isNaN(bandwidth) ? level : String.format(Locale.ROOT, "%s %.0f%%", level, 100 * r.weightGBps() / bandwidth);
     }
 
