@@ -39,6 +39,12 @@ import java.util.Arrays;
  * holding the activations ({@link SimdTape}); inference runs the same code without those copies.
  * The backward pass ({@link #computeSegmentBackward}) runs per segment on the tiles of
  * {@link GradientBlocks}, with transposed weights built on the first {@link #newTape()}.
+ *
+ * <p><b>Threads.</b> Every part of a segment that sums — the input projection, the steps, the
+ * backward's steps and weight side — runs as a parallel region on {@link Workers} (the calling
+ * thread and up to {@code lstm.simd.threads − 1} workers of the kernel), split by ranges of blocks
+ * of units or of panels, never by rows or by the summed dimension: each element is summed by one
+ * thread in one order, so the bits do not depend on the thread count.
  */
 final class SimdLstmKernel extends AbstractLstmKernel {
     private final boolean gru;
@@ -413,23 +419,21 @@ final class SimdLstmKernel extends AbstractLstmKernel {
      *       {@code dW_hr += dHᵀ·M}.</li>
      * </ol>
      * Segment row {@code i·rows + b} is forward step i, batch row b, as in the forward's gate rows.
+     * Both halves run as parallel regions on the kernel's workers ({@link #backwardStepsPart},
+     * {@link #weightSidePart}); the caller alone reads and writes the caller's tensors, before and after.
      */
     @Override
     protected void computeSegmentBackward(BackwardPass pass) {
         SimdTape tape = (SimdTape) pass.tape();
-        TransposedWeights w = transposed;
         int index = pass.layer() * config.numDirections() + pass.direction();
         int inSize = config.layerInputSize(pass.layer());
         int steps = pass.steps();
         int rows = pass.rows();
         int count = steps * rows;
         int first = pass.firstStep() * tape.batch;
-        int positions = blocks * blockStride;
         int dhStride = tape.dhStride;
-        int mStride = tape.mStride;
         tape.ensureBackward(count, rows, inSize);
         float[] dh = tape.dh;
-        float[] dhNext = tape.dhNext;
         float[] dc = tape.dc;
         for (int b = 0; b < rows; b++) {
             Arrays.fill(dh, b * dhStride, (b + 1) * dhStride, 0f);
@@ -439,51 +443,30 @@ final class SimdLstmKernel extends AbstractLstmKernel {
                 pass.readDc(b, dc, b * padded);
             }
         }
-        float[] activations = tape.gatesRecord[index];
-        float[] hPrev = tape.hPrevRecord[index];
-        float[] state = tape.stateRecord[index];
-        float[] da = tape.da;
-        float[] daRecurrent = gru ? tape.daRecurrent : da;
-        for (int i = steps - 1; i >= 0; i--) {
+        // Every step's output gradient, read once by the caller: the parts never touch caller tensors.
+        float[] gradOutputs = tape.gradOutputs;
+        for (int i = 0; i < steps; i++) {
             int t = pass.time(steps - 1 - i);
-            int row = i * rows;
-            int record = first + row;
             for (int b = 0; b < rows; b++) {
-                pass.gradOutput().read(t, b, dhNext, 0, hout);
-                for (int k = 0, at = b * dhStride; k < hout; k++) {
-                    dh[at + k] += dhNext[k];
-                }
+                int at = (i * rows + b) * dhStride;
+                pass.gradOutput().read(t, b, gradOutputs, at, hout);
+                Arrays.fill(gradOutputs, at + hout, at + dhStride, 0f);
             }
-            Arrays.fill(dhNext, 0, rows * dhStride, 0f);
-            if (gru) {
-                GradientBlocks.gruGateGradients(rows, blocks, activations, record * gateWidth, gateWidth, state,
-                        record * padded, padded, hPrev, record * hStride, hStride, dh, 0, dhStride, da, daRecurrent,
-                        row * gateWidth, gateWidth, dhNext, 0, dhStride);
-            } else {
-                float[] gradM = dh;
-                int gradMStride = dhStride;
-                if (projected) {
-                    System.arraycopy(dh, 0, tape.dhAll, row * dhStride, rows * dhStride);
-                    Arrays.fill(tape.dm, 0, rows * mStride, 0f);
-                    GradientBlocks.transposedProduct(w.projection[index], mStride / PANEL_WIDTH, hout, dh, 0, dhStride,
-                            rows, tape.dm, 0, mStride);
-                    gradM = tape.dm;
-                    gradMStride = mStride;
-                }
-                GradientBlocks.lstmCellTanh(rows, blocks, activations, record * gateWidth, gateWidth, state,
-                        record * padded, padded, tape.scratch);
-                GradientBlocks.lstmGateGradients(rows, blocks, activations, record * gateWidth, gateWidth, state,
-                        record * padded, padded, tape.scratch, gradM, 0, gradMStride, dc, 0, padded, da,
-                        row * gateWidth, gateWidth, projected ? tape.m : null, row * mStride, mStride);
-            }
-            GradientBlocks.transposedProduct(w.recurrent[index], dhStride / PANEL_WIDTH, positions, daRecurrent,
-                    row * gateWidth, gateWidth, rows, dhNext, 0, dhStride);
-            float[] swap = dh;
-            dh = dhNext;
-            dhNext = swap;
         }
+        int parts = partsFor(rows);
+        Workspace ws = workspaces.get();
+        ws.ensure(0, 0, 0, 2 * rows * padded, parts);
+        BackwardRegion region = ws.backward;
+        region.start(this, tape, pass, index, inSize, count, first, ws);
+        try {
+            region.weightSide = false;
+            workers.run(parts, region);
+        } finally {
+            region.end();
+        }
+        float[] dhLast = steps % 2 == 0 ? dh : tape.dhNext;
         for (int b = 0; b < rows; b++) {
-            pass.writeDh(b, dh, b * dhStride);
+            pass.writeDh(b, dhLast, b * dhStride);
             if (!gru) {
                 pass.writeDc(b, dc, b * padded);
             }
@@ -501,13 +484,12 @@ final class SimdLstmKernel extends AbstractLstmKernel {
                 Arrays.fill(dx, r * xStride + inSize, (r + 1) * xStride, 0f);
             }
         }
-        Workspace ws = workspaces.get();
-        WeightSide side = ws.weightSide;
-        side.start(this, tape, index, inSize, count, first);
+        region.start(this, tape, pass, index, inSize, count, first, ws);
         try {
-            workers.run(weightSideParts(count, inSize), side);
+            region.weightSide = true;
+            workers.run(weightSideParts(count, inSize), region);
         } finally {
-            side.end();
+            region.end();
         }
         for (int i = 0; i < steps; i++) {
             int t = pass.time(steps - 1 - i);
@@ -533,7 +515,7 @@ final class SimdLstmKernel extends AbstractLstmKernel {
      * (output) panels; part 0 also sums the bias gradients. Each gradient element is summed by one
      * part in the same order whatever the split.
      */
-    private void weightSidePart(WeightSide side, int part, int parts) {
+    private void weightSidePart(BackwardRegion side, int part, int parts) {
         SimdTape tape = side.tape;
         TransposedWeights w = transposed;
         int index = side.index;
@@ -566,32 +548,133 @@ final class SimdLstmKernel extends AbstractLstmKernel {
         }
     }
 
-    /** The region object of a calling thread's backward weight sides; refers to the kernel only during a call (see {@link Segment}). */
-    private static final class WeightSide implements Workers.Region {
+    /**
+     * One part of the sequential half of a backward segment, latest step first. Part p owns a range
+     * of blocks of units (the gate-gradient epilogue: {@code dA} and {@code dc} of its units) and a
+     * range of panels of dh's columns (adding the step's output gradient, and
+     * {@code dh_prev += dA·W_hhᵀ}); with projection also a range of panels of dM
+     * ({@code dM = dh·W_hrᵀ}). Barriers: once dh is complete (and, with projection, once dM is), and
+     * once dA is. None at the end of a step: the next step's first writes (dh += output gradient, the
+     * next dh_prev cleared) fall in the writer's own columns, which no part reads before the first
+     * barrier. Each gradient element is summed by one part in the same order whatever the split.
+     */
+    private void backwardStepsPart(BackwardRegion s, int part, int parts) {
+        SimdTape tape = s.tape;
+        TransposedWeights w = transposed;
+        int index = s.index;
+        int rows = s.pass.rows();
+        int steps = s.pass.steps();
+        int dhStride = tape.dhStride;
+        int mStride = tape.mStride;
+        int b0 = blocks * part / parts;
+        int nb = blocks * (part + 1) / parts - b0;
+        int dhPanels = dhStride / PANEL_WIDTH;
+        int h0 = dhPanels * part / parts;
+        int h1 = dhPanels * (part + 1) / parts;
+        int c0 = h0 * PANEL_WIDTH;
+        int c1 = h1 * PANEL_WIDTH;
+        int mPanels = mStride / PANEL_WIDTH;
+        int m0 = mPanels * part / parts;
+        int m1 = mPanels * (part + 1) / parts;
+        int positions = blocks * blockStride;
+        float[] activations = tape.gatesRecord[index];
+        float[] hPrev = tape.hPrevRecord[index];
+        float[] state = tape.stateRecord[index];
+        float[] da = tape.da;
+        float[] daRecurrent = gru ? tape.daRecurrent : da;
+        float[] scratch = s.ws.scratch[part];
+        float[] dh = tape.dh;
+        float[] dhNext = tape.dhNext;
+        int unit0 = b0 * LANES;
+        int gate0 = b0 * blockStride;
+        for (int i = steps - 1; i >= 0; i--) {
+            int row = i * rows;
+            int record = s.first + row;
+            for (int b = 0; b < rows; b++) {
+                int at = b * dhStride;
+                int from = (row + b) * dhStride;
+                for (int k = c0; k < c1; k++) {
+                    dh[at + k] += tape.gradOutputs[from + k];
+                }
+                Arrays.fill(dhNext, at + c0, at + c1, 0f);
+                if (projected) {
+                    System.arraycopy(dh, at + c0, tape.dhAll, from + c0, c1 - c0);
+                }
+            }
+            workers.await(parts);
+            float[] gradM = dh;
+            int gradMStride = dhStride;
+            if (projected) {
+                for (int b = 0; b < rows; b++) {
+                    Arrays.fill(tape.dm, b * mStride + m0 * PANEL_WIDTH, b * mStride + m1 * PANEL_WIDTH, 0f);
+                }
+                GradientBlocks.transposedProduct(w.projection[index], m0, m1, hout, dh, 0, dhStride, rows, tape.dm, 0,
+                        mStride);
+                workers.await(parts);
+                gradM = tape.dm;
+                gradMStride = mStride;
+            }
+            if (gru) {
+                GradientBlocks.gruGateGradients(rows, nb, activations, record * gateWidth + gate0, gateWidth, state,
+                        record * padded + unit0, padded, hPrev, record * hStride + unit0, hStride, dh, unit0, dhStride,
+                        da, daRecurrent, row * gateWidth + gate0, gateWidth, dhNext, unit0, dhStride);
+            } else {
+                GradientBlocks.lstmCellTanh(rows, nb, activations, record * gateWidth + gate0, gateWidth, state,
+                        record * padded + unit0, padded, scratch);
+                GradientBlocks.lstmGateGradients(rows, nb, activations, record * gateWidth + gate0, gateWidth, state,
+                        record * padded + unit0, padded, scratch, gradM, unit0, gradMStride, tape.dc, unit0, padded, da,
+                        row * gateWidth + gate0, gateWidth, projected ? tape.m : null, row * mStride + unit0, mStride);
+            }
+            workers.await(parts);
+            GradientBlocks.transposedProduct(w.recurrent[index], h0, h1, positions, daRecurrent, row * gateWidth,
+                    gateWidth, rows, dhNext, 0, dhStride);
+            float[] swap = dh;
+            dh = dhNext;
+            dhNext = swap;
+        }
+    }
+
+    /**
+     * The region object of a calling thread's backward segments (the steps, then the weight side);
+     * refers to the kernel only during a call (see {@link Segment}).
+     */
+    private static final class BackwardRegion implements Workers.Region {
         SimdLstmKernel kernel;
         SimdTape tape;
+        BackwardPass pass;
+        Workspace ws;
+        boolean weightSide;
         int index;
         int inSize;
         int count;
         int first;
 
-        void start(SimdLstmKernel kernel, SimdTape tape, int index, int inSize, int count, int first) {
+        void start(SimdLstmKernel kernel, SimdTape tape, BackwardPass pass, int index, int inSize, int count, int first,
+                   Workspace ws) {
             this.kernel = kernel;
             this.tape = tape;
+            this.pass = pass;
             this.index = index;
             this.inSize = inSize;
             this.count = count;
             this.first = first;
+            this.ws = ws;
         }
 
         void end() {
             kernel = null;
             tape = null;
+            pass = null;
+            ws = null;
         }
 
         @Override
         public void run(int part, int parts) {
-            kernel.weightSidePart(this, part, parts);
+            if (weightSide) {
+                kernel.weightSidePart(this, part, parts);
+            } else {
+                kernel.backwardStepsPart(this, part, parts);
+            }
         }
     }
 
@@ -604,7 +687,7 @@ final class SimdLstmKernel extends AbstractLstmKernel {
     /** Scratch arrays of one calling thread, grown to the largest call seen; per part where parts write. */
     private static final class Workspace {
         final Segment segment = new Segment(this);
-        final WeightSide weightSide = new WeightSide();
+        final BackwardRegion backward = new BackwardRegion();
         float[] input = new float[0];
         float[] gates = new float[0];
         float[] h = new float[0];

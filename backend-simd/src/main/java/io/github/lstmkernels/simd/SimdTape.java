@@ -75,6 +75,8 @@ final class SimdTape extends TrainingTape {
     float[] x = new float[0];
     /** dX of the segment, [R][xS]. */
     float[] dx = new float[0];
+    /** The output gradient of every step of a segment, [R][dhS]. */
+    float[] gradOutputs = new float[0];
     /** Projection: dH of every step, [R][dhS], and m, [R][mS]. */
     float[] dhAll = new float[0];
     float[] m = new float[0];
@@ -83,7 +85,6 @@ final class SimdTape extends TrainingTape {
     float[] dhNext = new float[0];
     float[] dc = new float[0];
     float[] dm = new float[0];
-    float[] scratch = new float[0];
 
     SimdTape(LstmConfig config, int gateWidth, int hStride) {
         this.config = config;
@@ -172,10 +173,10 @@ final class SimdTape extends TrainingTape {
             m = grow(m, segmentRows * mStride);
             dm = grow(dm, rows * mStride);
         }
+        gradOutputs = grow(gradOutputs, segmentRows * dhStride);
         dh = grow(dh, rows * dhStride);
         dhNext = grow(dhNext, rows * dhStride);
         dc = grow(dc, rows * padded);
-        scratch = grow(scratch, 2 * rows * padded);
     }
 
     private static float[] grow(float[] a, int length) {
@@ -204,8 +205,9 @@ final class SimdTape extends TrainingTape {
         // The backward scratch for the largest segment: every step, every row.
         long scratchFloats = rows * gateWidth * (gru ? 2 : 1) + rows * widestInput
                 + rows * GateBlocks.panelRowWidth(GradientBlocks.ceilDiv(widestInput, LANES))
+                + rows * dhStride
                 + (projected ? rows * (dhStride + mStride) + (long) batch * mStride : 0)
-                + (long) batch * (2 * dhStride + padded + 2 * padded);
+                + (long) batch * (2 * dhStride + padded);
         return Float.BYTES * (floats + scratchFloats);
     }
 
