@@ -173,6 +173,7 @@ final class KernelTraining implements LstmTraining {
             backwardPass.gradInput.set(below, seqLen, batch, inWidth, 0, false);
             for (int d = 0; d < directions; d++) {
                 long row = ((long) l * directions + d) * batch;
+                backwardPass.output.set(layerInput[l + 1], seqLen, batch, width, d * hout, false);
                 backwardPass.gradOutput.set(above, seqLen, batch, width, d * hout, false);
                 backwardPass.state(dh, row * hout, hout, gru() ? null : dc, row * hidden, hidden);
                 int segments = schedule.segments();
