@@ -68,6 +68,8 @@ final class OneDnnTape extends TrainingTape {
     private final float[][] exportBiasIh;
     private final float[][] exportBiasHh;
     private final float[][] exportHr;
+    /** [l·D + d]: the PyTorch names of the layer's gradients (weight_ih, weight_hh, bias_ih, bias_hh, weight_hr). */
+    private final String[][] names;
 
     /** Runs in flight on this tape: close waits for them, so native memory is never freed under one. */
     private final AtomicInteger inUse = new AtomicInteger();
@@ -93,6 +95,7 @@ final class OneDnnTape extends TrainingTape {
         exportBiasIh = new float[count][];
         exportBiasHh = new float[count][];
         exportHr = new float[count][];
+        names = new String[count][];
         for (int l = 0; l < config.numLayers(); l++) {
             int in = config.layerInputSize(l);
             for (int d = 0; d < directions; d++) {
@@ -106,6 +109,9 @@ final class OneDnnTape extends TrainingTape {
                 exportBiasIh[i] = new float[gates * hidden];
                 exportBiasHh[i] = new float[gates * hidden];
                 exportHr[i] = new float[projection * hidden];
+                String suffix = LstmWeights.suffix(l, d);
+                names[i] = new String[] {"weight_ih" + suffix, "weight_hh" + suffix, "bias_ih" + suffix,
+                        "bias_hh" + suffix, "weight_hr" + suffix};
             }
         }
     }
@@ -251,15 +257,14 @@ final class OneDnnTape extends TrainingTape {
             int in = config.layerInputSize(l);
             for (int d = 0; d < directions; d++) {
                 int i = l * directions + d;
-                String suffix = LstmWeights.suffix(l, d);
                 toGateRows(diffWeightsLayer[i], in, exportIh[i]);
                 toGateRows(diffWeightsIter[i], hout, exportHh[i]);
-                GradientSink.store(gradients, "weight_ih" + suffix, exportIh[i]);
-                GradientSink.store(gradients, "weight_hh" + suffix, exportHh[i]);
+                GradientSink.store(gradients, names[i][0], exportIh[i]);
+                GradientSink.store(gradients, names[i][1], exportHh[i]);
                 if (config.bias()) {
                     exportBias(diffBias[i], exportBiasIh[i], exportBiasHh[i]);
-                    GradientSink.store(gradients, "bias_ih" + suffix, exportBiasIh[i]);
-                    GradientSink.store(gradients, "bias_hh" + suffix, exportBiasHh[i]);
+                    GradientSink.store(gradients, names[i][2], exportBiasIh[i]);
+                    GradientSink.store(gradients, names[i][3], exportBiasHh[i]);
                 }
                 if (projection > 0) {
                     // ldio [H][P] to PyTorch's weight_hr [P][H].
@@ -269,7 +274,7 @@ final class OneDnnTape extends TrainingTape {
                             hr[p * hidden + h] = diffProjection[i].getAtIndex(FLOAT, (long) h * projection + p);
                         }
                     }
-                    GradientSink.store(gradients, "weight_hr" + suffix, hr);
+                    GradientSink.store(gradients, names[i][4], hr);
                 }
             }
         }
