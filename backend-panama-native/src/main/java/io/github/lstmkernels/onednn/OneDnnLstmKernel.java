@@ -65,6 +65,7 @@ final class OneDnnLstmKernel extends AbstractLstmKernel {
     private final NativeWeights weights;
     /** The walk's buffers (between layers, sorted copies), off-heap so oneDNN reads them in place. */
     private final Arena buffersArena = Arena.ofShared();
+    private final java.util.concurrent.atomic.AtomicLong walkBufferBytes = new java.util.concurrent.atomic.AtomicLong();
 
     private final Object planLock = new Object();
     /** Most recently created first; replaced as a whole (copy on write), so lookups need no lock. */
@@ -178,11 +179,11 @@ final class OneDnnLstmKernel extends AbstractLstmKernel {
         // close during the call — go through native staging with the JDK's checked copies: a
         // concurrent close then fails a copy with IllegalStateException, never a native read of
         // freed memory.
-        long src = nativeAddress(input, inFrom, inBytes, thread.x);
-        long h = nativeAddress(pass.h(), hFrom, hBytes, thread.hIn);
-        long c = gru ? 0 : nativeAddress(pass.c(), cFrom, cBytes, thread.cIn);
+        long src = nativeAddress(input, inFrom, inBytes, thread.x, tape);
+        long h = nativeAddress(pass.h(), hFrom, hBytes, thread.hIn, tape);
+        long c = gru ? 0 : nativeAddress(pass.c(), cFrom, cBytes, thread.cIn, tape);
         long dst;
-        boolean outputOwned = owned(output);
+        boolean outputOwned = owned(output, tape);
         if (outputOwned) {
             dst = output.address() + outFrom;
         } else {
@@ -309,10 +310,10 @@ final class OneDnnLstmKernel extends AbstractLstmKernel {
         long workspace = plan.workspaceBytes(layer);
         long record = tape.records().address() + tape.recordOffset(layer, direction, pass.firstStep());
         MemorySegment.copy(pass.dh(), dhFrom, thread.hIn, 0, hBytes);
-        memories.set(layer, Dnnl.ARG_SRC_LAYER, nativeAddress(pass.input().data(), inFrom, inBytes, thread.x));
-        memories.set(layer, Dnnl.ARG_DST_LAYER, nativeAddress(pass.output().data(), outFrom, outBytes, thread.y));
+        memories.set(layer, Dnnl.ARG_SRC_LAYER, nativeAddress(pass.input().data(), inFrom, inBytes, thread.x, tape));
+        memories.set(layer, Dnnl.ARG_DST_LAYER, nativeAddress(pass.output().data(), outFrom, outBytes, thread.y, tape));
         memories.set(layer, Dnnl.ARG_DIFF_DST_LAYER,
-                nativeAddress(pass.gradOutput().data(), gradOutFrom, gradOutBytes, thread.dy));
+                nativeAddress(pass.gradOutput().data(), gradOutFrom, gradOutBytes, thread.dy, tape));
         memories.set(layer, Dnnl.ARG_SRC_ITER, record + OneDnnTape.h0At(workspace));
         memories.set(layer, Dnnl.ARG_DST_ITER, record + tape.hNAt(workspace, rows));
         memories.set(layer, Dnnl.ARG_WORKSPACE, record);
@@ -375,16 +376,25 @@ final class OneDnnLstmKernel extends AbstractLstmKernel {
 
     @Override
     protected MemorySegment newBuffer(long floats) {
+        walkBufferBytes.addAndGet(4L * floats);
         return buffersArena.allocate(4L * floats, 64);
     }
 
-    /** Memory this kernel allocated and frees only after every call has returned. */
-    private boolean owned(MemorySegment tensor) {
-        return tensor.isNative() && tensor.scope().equals(buffersArena.scope());
+    /** Bytes of walk buffers this kernel has allocated (they live until close); for tests. */
+    long walkBufferBytes() {
+        return walkBufferBytes.get();
     }
 
-    private long nativeAddress(MemorySegment tensor, long offset, long bytes, MemorySegment staging) {
-        if (owned(tensor)) {
+    /**
+     * Memory this kernel allocated and frees only after every call has returned, or the walk
+     * buffers of the training state running the call (its tape frees them only after its runs).
+     */
+    private boolean owned(MemorySegment tensor, OneDnnTape tape) {
+        return tensor.isNative() && (tensor.scope().equals(buffersArena.scope()) || tape != null && tape.owns(tensor));
+    }
+
+    private long nativeAddress(MemorySegment tensor, long offset, long bytes, MemorySegment staging, OneDnnTape tape) {
+        if (owned(tensor, tape)) {
             return tensor.address() + offset;
         }
         MemorySegment.copy(tensor, offset, staging, 0, bytes);

@@ -28,6 +28,11 @@ import java.util.concurrent.atomic.AtomicInteger;
  * in one block, which grows (by half at least, copying what it holds: the workspace holds no
  * pointers) to the largest pass seen and stays.
  *
+ * <p><b>Walk buffers.</b> The training walk's buffers (layer inputs, states, gradients) come from
+ * this tape too ({@link #newBuffer}), off-heap so oneDNN uses them in place, each in its own arena:
+ * freed when the walk replaces it with a larger one or when the tape closes. (From the kernel, they
+ * would live until the kernel closes: every training state would add its buffers.)
+ *
  * <p><b>Gradients.</b> Per layer and direction, in oneDNN's dense backward layouts: weights
  * {@code ldigo [I, G, H]} and {@code [Hout, G, H]}, bias {@code ldgo [4, H]}, projection
  * {@code ldio [H, P]}. oneDNN adds into them (segments of a direction add up); they are zeroed
@@ -52,6 +57,8 @@ final class OneDnnTape extends TrainingTape {
     private final int projection;
     private final boolean gru;
 
+    /** The training walk's buffers, one arena each, so a replaced buffer is freed at once. */
+    private Arena[] bufferArenas = new Arena[0];
     private Arena recordsArena;
     private MemorySegment records;
     private long used;
@@ -212,7 +219,37 @@ final class OneDnnTape extends TrainingTape {
         inUse.decrementAndGet();
     }
 
+    /** True for memory of this tape's walk buffers, which the kernel may hand to oneDNN by address. */
+    boolean owns(MemorySegment tensor) {
+        if (!tensor.isNative()) {
+            return false;
+        }
+        for (Arena arena : bufferArenas) {
+            if (arena.scope().equals(tensor.scope())) {
+                return true;
+            }
+        }
+        return false;
+    }
+
     // ---- TrainingTape --------------------------------------------------------------------------
+
+    /** Off-heap, so oneDNN reads and writes the walk's buffers in place; freed when replaced or closed. */
+    @Override
+    protected MemorySegment newBuffer(MemorySegment replaced, long floats) {
+        Arena arena = Arena.ofShared();
+        MemorySegment buffer = arena.allocate(4L * floats, 64);
+        for (int i = 0; i < bufferArenas.length; i++) {
+            if (replaced != null && bufferArenas[i].scope().equals(replaced.scope())) {
+                bufferArenas[i].close();
+                bufferArenas[i] = arena;
+                return buffer;
+            }
+        }
+        bufferArenas = java.util.Arrays.copyOf(bufferArenas, bufferArenas.length + 1);
+        bufferArenas[bufferArenas.length - 1] = arena;
+        return buffer;
+    }
 
     @Override
     protected void ensure(int seqLen, int batch) {
@@ -322,6 +359,10 @@ final class OneDnnTape extends TrainingTape {
         while (inUse.get() != 0) {
             Thread.onSpinWait();
         }
+        for (Arena arena : bufferArenas) {
+            arena.close();
+        }
+        bufferArenas = new Arena[0];
         if (recordsArena != null) {
             recordsArena.close();
             recordsArena = null;

@@ -83,6 +83,26 @@ class OneDnnTrainingTest {
         second.close();
     }
 
+    /**
+     * A training state's memory goes with it: its walk buffers are the tape's, not the kernel's
+     * (which would keep them until the kernel closes), so training states created and closed one
+     * after another on a kernel add nothing to it.
+     */
+    @Test
+    void trainingStatesLeaveNothingInTheKernel() {
+        try (LstmKernel kernel = new OneDnnBackend().createKernel(GRU, LstmWeights.random(GRU, 5))) {
+            OneDnnLstmKernel onednn = (OneDnnLstmKernel) kernel;
+            Job job = Job.of(GRU, 2);
+            long before = onednn.walkBufferBytes();
+            for (int i = 0; i < 20; i++) {
+                try (LstmTraining training = kernel.newTraining()) {
+                    job.run(training, GRU);
+                }
+            }
+            assertEquals(before, onednn.walkBufferBytes(), "walk buffers the kernel holds for closed training states");
+        }
+    }
+
     /** One thread's work: a shape, lengths, data and upstream gradients of its own. */
     private record Job(int seqLen, int batch, int[] lengths, float[] x, float[] h0, float[] c0, float[] gradY,
                        float[] gradHn, float[] gradCn) {
