@@ -38,10 +38,16 @@ import java.util.concurrent.atomic.AtomicInteger;
  * {@code ldio [H, P]}. oneDNN adds into them (segments of a direction add up); they are zeroed
  * before each backward pass and mapped to PyTorch's layouts and gate orders on export.
  *
- * <p><b>Size</b> ({@link #bytesFor}, without lengths): per layer l and direction,
- * {@code W(l, T, B) + 2·⌈4·B·Hout⌉₆₄ + 2·⌈4·B·H⌉₆₄} (no c for a GRU), plus the gradients, twice
- * (native accumulators and PyTorch-layout export arrays): {@code 4·(G·H·(I_l + Hout) + 4H + H·P)}
- * per layer and direction. With lengths, each segment has its own record of its (steps, rows).
+ * <p><b>Size</b> ({@link #bytesFor}, without lengths), per layer l and direction:
+ * <ul>
+ *   <li>the record: {@code ⌈W(l, T, B)⌉₆₄ + 2·⌈4·B·Hout⌉₆₄ + 2·⌈4·B·H⌉₆₄} (no c terms for a GRU),
+ *       W being oneDNN's workspace size for that shape (queried from the training plan);</li>
+ *   <li>the native gradients: {@code 4·(G·H·I_l + G·H·Hout + 4·H + H·P)};</li>
+ *   <li>their PyTorch-layout export arrays: {@code 4·(G·H·I_l + G·H·Hout + 2·G·H + P·H)}.</li>
+ * </ul>
+ * The walk's buffers are counted by the walk ({@code LstmTraining.bytesFor} adds them). With
+ * lengths, each segment has a record of its own (steps, rows); they add up to about the same, one
+ * state row more per segment.
  */
 final class OneDnnTape extends TrainingTape {
     private static final ValueLayout.OfFloat FLOAT = ValueLayout.JAVA_FLOAT;
