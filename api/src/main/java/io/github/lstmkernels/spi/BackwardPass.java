@@ -15,6 +15,7 @@ import java.lang.foreign.MemorySegment;
 public final class BackwardPass {
 
     final SequenceView input = new SequenceView();
+    final SequenceView output = new SequenceView();
     final SequenceView gradOutput = new SequenceView();
     final SequenceView gradInput = new SequenceView();
     private int layer;
@@ -74,6 +75,14 @@ public final class BackwardPass {
         return input;
     }
 
+    /**
+     * This direction's outputs, as the forward pass wrote them (for a library whose backward pass
+     * reads its forward results, such as oneDNN's).
+     */
+    public SequenceView output() {
+        return output;
+    }
+
     /** ∂loss/∂(this direction's output) at each step: the rows this pass reads. */
     public SequenceView gradOutput() {
         return gradOutput;
@@ -82,6 +91,25 @@ public final class BackwardPass {
     /** ∂loss/∂(layer input): the pass adds its contribution. */
     public SequenceView gradInput() {
         return gradInput;
+    }
+
+    /** The rows {@code [B, Hout]} of ∂loss/∂h for this layer and direction (a native backend copies them in bulk). */
+    public MemorySegment dh() {
+        return dh.data();
+    }
+
+    /** Float index in {@link #dh()} of batch row b. */
+    public long dhRow(int b) {
+        return dh.row(b);
+    }
+
+    /** The rows {@code [B, H]} of ∂loss/∂c; null for a GRU. */
+    public MemorySegment dc() {
+        return dc.data();
+    }
+
+    public long dcRow(int b) {
+        return dc.row(b);
     }
 
     public void readDh(int b, float[] dst, int at) {

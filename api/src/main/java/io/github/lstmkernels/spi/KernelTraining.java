@@ -83,13 +83,13 @@ final class KernelTraining implements LstmTraining {
         tape.ensure(seqLen, batch);
         for (int l = 0; l <= layers; l++) {
             long floats = rows * (l == 0 ? config.inputSize() : width);
-            layerInput[l] = NetworkWalk.ensure(kernel, layerInput[l], floats);
+            layerInput[l] = ensure(layerInput[l], floats);
         }
-        h = NetworkWalk.ensure(kernel, h, (long) layers * directions * batch * hout);
+        h = ensure(h, (long) layers * directions * batch * hout);
         NetworkWalk.gatherSequence(schedule, x, config.batchFirst(), config.inputSize(), layerInput[0]);
         NetworkWalk.gatherStates(schedule, hState, hout, layers * directions, h);
         if (!gru()) {
-            c = NetworkWalk.ensure(kernel, c, (long) layers * directions * batch * hidden);
+            c = ensure(c, (long) layers * directions * batch * hidden);
             NetworkWalk.gatherStates(schedule, cState, hidden, layers * directions, c);
         }
         for (int l = 0; l < layers; l++) {
@@ -152,15 +152,15 @@ final class KernelTraining implements LstmTraining {
         int width = directions * hout;
         long rows = (long) seqLen * batch;
         long widest = Math.max(config.inputSize(), width);
-        gradOutput = NetworkWalk.ensure(kernel, gradOutput, rows * width);
-        gradInput[0] = NetworkWalk.ensure(kernel, gradInput[0], rows * widest);
-        gradInput[1] = NetworkWalk.ensure(kernel, gradInput[1], rows * widest);
-        dh = NetworkWalk.ensure(kernel, dh, (long) layers * directions * batch * hout);
+        gradOutput = ensure(gradOutput, rows * width);
+        gradInput[0] = ensure(gradInput[0], rows * widest);
+        gradInput[1] = ensure(gradInput[1], rows * widest);
+        dh = ensure(dh, (long) layers * directions * batch * hout);
         // Padded steps of gradY are gathered too; no backend reads them.
         NetworkWalk.gatherSequence(schedule, gradY, config.batchFirst(), width, gradOutput);
         NetworkWalk.gatherStates(schedule, gradHn, hout, layers * directions, dh);
         if (!gru()) {
-            dc = NetworkWalk.ensure(kernel, dc, (long) layers * directions * batch * hidden);
+            dc = ensure(dc, (long) layers * directions * batch * hidden);
             NetworkWalk.gatherStates(schedule, gradCn, hidden, layers * directions, dc);
         }
         tape.clearGradients();
@@ -173,6 +173,7 @@ final class KernelTraining implements LstmTraining {
             backwardPass.gradInput.set(below, seqLen, batch, inWidth, 0, false);
             for (int d = 0; d < directions; d++) {
                 long row = ((long) l * directions + d) * batch;
+                backwardPass.output.set(layerInput[l + 1], seqLen, batch, width, d * hout, false);
                 backwardPass.gradOutput.set(above, seqLen, batch, width, d * hout, false);
                 backwardPass.state(dh, row * hout, hout, gru() ? null : dc, row * hidden, hidden);
                 int segments = schedule.segments();
@@ -191,6 +192,12 @@ final class KernelTraining implements LstmTraining {
         if (!gru()) {
             NetworkWalk.scatterStates(schedule, dc, hidden, layers * directions, gradC0);
         }
+    }
+
+    /** The walk's buffers belong to the tape, so they are freed with this training state, not with the kernel. */
+    private MemorySegment ensure(MemorySegment buffer, long floats) {
+        return buffer != null && buffer.byteSize() >= floats * Float.BYTES ? buffer
+                : tape.newBuffer(buffer, Math.max(floats, 1));
     }
 
     @Override

@@ -23,6 +23,16 @@ public abstract class TrainingTape implements AutoCloseable {
      */
     protected abstract void exportGradients(io.github.lstmkernels.LstmGradients gradients);
 
+    /**
+     * A buffer of {@code floats} float32 for the training walk (layer inputs, states, gradients),
+     * replacing {@code replaced} (null, or a buffer of this tape's that is too small and no longer
+     * used). Heap by default; a native backend returns memory of its own that it frees when the
+     * buffer is replaced or the tape is closed, so that a training state's memory goes with it.
+     */
+    protected java.lang.foreign.MemorySegment newBuffer(java.lang.foreign.MemorySegment replaced, long floats) {
+        return java.lang.foreign.MemorySegment.ofArray(new float[Math.toIntExact(floats)]);
+    }
+
     /** Frees native memory, if any. */
     @Override
     public void close() {

@@ -36,8 +36,11 @@ final class Dnnl {
     static final int TAG_LDIGO = 6;    // abcde
     static final int TAG_LDGO = 5;     // abcd
     static final int TAG_LDOI = 20;    // abdc
+    static final int TAG_LDIO = 5;     // abcd
     // dnnl_prop_kind_t, dnnl_rnn_direction_t, dnnl_scratchpad_mode_t, dnnl_engine_kind_t, dnnl_stream_flags_t
+    static final int FORWARD_TRAINING = 64;
     static final int FORWARD_INFERENCE = 96;
+    static final int BACKWARD = 128;
     static final int UNIDIRECTIONAL_LEFT2RIGHT = 1;
     static final int UNIDIRECTIONAL_RIGHT2LEFT = 2;
     static final int BIDIRECTIONAL_CONCAT = 3;
@@ -58,7 +61,18 @@ final class Dnnl {
     static final int ARG_WEIGHTS_ITER = 34;
     static final int ARG_WEIGHTS_PROJECTION = 36;
     static final int ARG_BIAS = 41;
+    static final int ARG_WORKSPACE = 64;
     static final int ARG_SCRATCHPAD = 80;
+    static final int ARG_DIFF_SRC_LAYER = 129;
+    static final int ARG_DIFF_SRC_ITER = 130;
+    static final int ARG_DIFF_SRC_ITER_C = 131;
+    static final int ARG_DIFF_DST_LAYER = 145;
+    static final int ARG_DIFF_DST_ITER = 146;
+    static final int ARG_DIFF_DST_ITER_C = 147;
+    static final int ARG_DIFF_WEIGHTS_LAYER = 161;
+    static final int ARG_DIFF_WEIGHTS_ITER = 162;
+    static final int ARG_DIFF_WEIGHTS_PROJECTION = 164;
+    static final int ARG_DIFF_BIAS = 169;
     static final int ARG_FROM = 1;
     static final int ARG_TO = 17;
     /** sizeof(dnnl_exec_arg_t): {int arg; dnnl_memory_t memory;} with 4 bytes of padding. */
@@ -117,6 +131,22 @@ final class Dnnl {
     //     src_layer, src_iter, weights_layer, weights_iter, bias, dst_layer, dst_iter (all const_dnnl_memory_desc_t),
     //     unsigned flags, const_dnnl_primitive_attr_t attr);
     private final MethodHandle lbrGruForwardPrimitiveDescCreate;
+    // dnnl_status_t dnnl_lstm_backward_primitive_desc_create(dnnl_primitive_desc_t *pd, dnnl_engine_t engine,
+    //     dnnl_prop_kind_t prop_kind, dnnl_rnn_direction_t direction,
+    //     src_layer, src_iter, src_iter_c, weights_layer, weights_iter, weights_peephole, weights_projection,
+    //     bias, dst_layer, dst_iter, dst_iter_c,
+    //     diff_src_layer, diff_src_iter, diff_src_iter_c, diff_weights_layer, diff_weights_iter,
+    //     diff_weights_peephole, diff_weights_projection, diff_bias, diff_dst_layer, diff_dst_iter, diff_dst_iter_c
+    //     (all const_dnnl_memory_desc_t), unsigned flags, const_dnnl_primitive_desc_t hint_fwd_pd,
+    //     const_dnnl_primitive_attr_t attr);
+    private final MethodHandle lstmBackwardPrimitiveDescCreate;
+    // dnnl_status_t dnnl_lbr_gru_backward_primitive_desc_create(dnnl_primitive_desc_t *pd, dnnl_engine_t engine,
+    //     dnnl_prop_kind_t prop_kind, dnnl_rnn_direction_t direction,
+    //     src_layer, src_iter, weights_layer, weights_iter, bias, dst_layer, dst_iter,
+    //     diff_src_layer, diff_src_iter, diff_weights_layer, diff_weights_iter, diff_bias, diff_dst_layer,
+    //     diff_dst_iter (all const_dnnl_memory_desc_t), unsigned flags, const_dnnl_primitive_desc_t hint_fwd_pd,
+    //     const_dnnl_primitive_attr_t attr);
+    private final MethodHandle lbrGruBackwardPrimitiveDescCreate;
     // dnnl_status_t dnnl_reorder_primitive_desc_create(dnnl_primitive_desc_t *pd, const_dnnl_memory_desc_t src_desc,
     //     dnnl_engine_t src_engine, const_dnnl_memory_desc_t dst_desc, dnnl_engine_t dst_engine,
     //     const_dnnl_primitive_attr_t attr);
@@ -166,6 +196,16 @@ final class Dnnl {
         lbrGruForwardPrimitiveDescCreate = bind(dnnl, "dnnl_lbr_gru_forward_primitive_desc_create",
                 FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, JAVA_INT, JAVA_INT,
                         ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, JAVA_INT, ADDRESS));
+        lstmBackwardPrimitiveDescCreate = bind(dnnl, "dnnl_lstm_backward_primitive_desc_create",
+                FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, JAVA_INT, JAVA_INT,
+                        ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS,
+                        ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS,
+                        JAVA_INT, ADDRESS, ADDRESS));
+        lbrGruBackwardPrimitiveDescCreate = bind(dnnl, "dnnl_lbr_gru_backward_primitive_desc_create",
+                FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, JAVA_INT, JAVA_INT,
+                        ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS,
+                        ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS,
+                        JAVA_INT, ADDRESS, ADDRESS));
         reorderPrimitiveDescCreate = bind(dnnl, "dnnl_reorder_primitive_desc_create",
                 FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS));
         primitiveDescQueryMd = bind(dnnl, "dnnl_primitive_desc_query_md",
@@ -385,15 +425,19 @@ final class Dnnl {
         }
     }
 
-    /** Forward-inference LSTM; {@code projection} is {@link MemorySegment#NULL} without LSTMP. No peepholes. */
-    MemorySegment lstmForwardPrimitiveDesc(Arena arena, MemorySegment engine, int direction, MemorySegment srcLayer,
+    /**
+     * Forward LSTM ({@code propKind} {@link #FORWARD_INFERENCE} or {@link #FORWARD_TRAINING});
+     * {@code projection} is {@link MemorySegment#NULL} without LSTMP. No peepholes.
+     */
+    MemorySegment lstmForwardPrimitiveDesc(Arena arena, MemorySegment engine, int propKind, int direction,
+                                           MemorySegment srcLayer,
                                            MemorySegment srcIter, MemorySegment srcIterC, MemorySegment weightsLayer,
                                            MemorySegment weightsIter, MemorySegment projection, MemorySegment bias,
                                            MemorySegment dstLayer, MemorySegment dstIter, MemorySegment dstIterC,
                                            MemorySegment attr) {
         MemorySegment out = arena.allocate(ADDRESS);
         try {
-            check((int) lstmForwardPrimitiveDescCreate.invokeExact(out, engine, FORWARD_INFERENCE, direction,
+            check((int) lstmForwardPrimitiveDescCreate.invokeExact(out, engine, propKind, direction,
                     srcLayer, srcIter, srcIterC, weightsLayer, weightsIter, MemorySegment.NULL, projection, bias,
                     dstLayer, dstIter, dstIterC, 0, attr), "dnnl_lstm_forward_primitive_desc_create");
         } catch (Throwable t) {
@@ -402,16 +446,65 @@ final class Dnnl {
         return out.get(ADDRESS, 0);
     }
 
-    /** Forward-inference linear-before-reset GRU (PyTorch's GRU): 4 bias gates, no cell state. */
-    MemorySegment lbrGruForwardPrimitiveDesc(Arena arena, MemorySegment engine, int direction, MemorySegment srcLayer,
+    /** Forward linear-before-reset GRU (PyTorch's GRU): 4 bias gates, no cell state. */
+    MemorySegment lbrGruForwardPrimitiveDesc(Arena arena, MemorySegment engine, int propKind, int direction,
+                                             MemorySegment srcLayer,
                                              MemorySegment srcIter, MemorySegment weightsLayer,
                                              MemorySegment weightsIter, MemorySegment bias, MemorySegment dstLayer,
                                              MemorySegment dstIter, MemorySegment attr) {
         MemorySegment out = arena.allocate(ADDRESS);
         try {
-            check((int) lbrGruForwardPrimitiveDescCreate.invokeExact(out, engine, FORWARD_INFERENCE, direction,
+            check((int) lbrGruForwardPrimitiveDescCreate.invokeExact(out, engine, propKind, direction,
                     srcLayer, srcIter, weightsLayer, weightsIter, bias, dstLayer, dstIter, 0, attr),
                     "dnnl_lbr_gru_forward_primitive_desc_create");
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+        return out.get(ADDRESS, 0);
+    }
+
+    /**
+     * Backward LSTM (no peepholes; {@code projection}/{@code diffProjection} NULL without LSTMP). No
+     * flags: oneDNN then adds into the diff weights and bias, which the caller zeroes before a pass
+     * (its brgemm backward refuses {@code dnnl_rnn_flags_diff_weights_overwrite}, ref_rnn.cpp).
+     */
+    MemorySegment lstmBackwardPrimitiveDesc(Arena arena, MemorySegment engine, int direction, MemorySegment srcLayer,
+                                            MemorySegment srcIter, MemorySegment srcIterC, MemorySegment weightsLayer,
+                                            MemorySegment weightsIter, MemorySegment projection, MemorySegment bias,
+                                            MemorySegment dstLayer, MemorySegment dstIter, MemorySegment dstIterC,
+                                            MemorySegment diffSrcLayer, MemorySegment diffSrcIter,
+                                            MemorySegment diffSrcIterC, MemorySegment diffWeightsLayer,
+                                            MemorySegment diffWeightsIter, MemorySegment diffProjection,
+                                            MemorySegment diffBias, MemorySegment diffDstLayer, MemorySegment diffDstIter,
+                                            MemorySegment diffDstIterC, MemorySegment hintForward, MemorySegment attr) {
+        MemorySegment out = arena.allocate(ADDRESS);
+        try {
+            check((int) lstmBackwardPrimitiveDescCreate.invokeExact(out, engine, BACKWARD, direction,
+                    srcLayer, srcIter, srcIterC, weightsLayer, weightsIter, MemorySegment.NULL, projection, bias,
+                    dstLayer, dstIter, dstIterC, diffSrcLayer, diffSrcIter, diffSrcIterC, diffWeightsLayer,
+                    diffWeightsIter, MemorySegment.NULL, diffProjection, diffBias, diffDstLayer, diffDstIter,
+                    diffDstIterC, 0, hintForward, attr), "dnnl_lstm_backward_primitive_desc_create");
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+        return out.get(ADDRESS, 0);
+    }
+
+    /** Backward linear-before-reset GRU; diff weights and bias accumulate, as for the LSTM. */
+    MemorySegment lbrGruBackwardPrimitiveDesc(Arena arena, MemorySegment engine, int direction, MemorySegment srcLayer,
+                                              MemorySegment srcIter, MemorySegment weightsLayer,
+                                              MemorySegment weightsIter, MemorySegment bias, MemorySegment dstLayer,
+                                              MemorySegment dstIter, MemorySegment diffSrcLayer,
+                                              MemorySegment diffSrcIter, MemorySegment diffWeightsLayer,
+                                              MemorySegment diffWeightsIter, MemorySegment diffBias,
+                                              MemorySegment diffDstLayer, MemorySegment diffDstIter,
+                                              MemorySegment hintForward, MemorySegment attr) {
+        MemorySegment out = arena.allocate(ADDRESS);
+        try {
+            check((int) lbrGruBackwardPrimitiveDescCreate.invokeExact(out, engine, BACKWARD, direction,
+                    srcLayer, srcIter, weightsLayer, weightsIter, bias, dstLayer, dstIter, diffSrcLayer, diffSrcIter,
+                    diffWeightsLayer, diffWeightsIter, diffBias, diffDstLayer, diffDstIter, 0, hintForward, attr),
+                    "dnnl_lbr_gru_backward_primitive_desc_create");
         } catch (Throwable t) {
             throw rethrow(t);
         }

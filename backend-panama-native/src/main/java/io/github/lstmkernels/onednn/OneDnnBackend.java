@@ -45,7 +45,8 @@ public final class OneDnnBackend implements LstmBackend {
 
     @Override
     public Set<Feature> features() {
-        return EnumSet.of(Feature.BIDIRECTIONAL, Feature.PROJECTION, Feature.VARIABLE_LENGTHS, Feature.GRU_CELL);
+        return EnumSet.of(Feature.BIDIRECTIONAL, Feature.PROJECTION, Feature.VARIABLE_LENGTHS, Feature.GRU_CELL,
+                Feature.BACKWARD);
     }
 
     @Override

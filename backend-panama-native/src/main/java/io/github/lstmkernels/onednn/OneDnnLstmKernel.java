@@ -4,10 +4,13 @@ import io.github.lstmkernels.CellType;
 import io.github.lstmkernels.LstmConfig;
 import io.github.lstmkernels.LstmWeights;
 import io.github.lstmkernels.spi.AbstractLstmKernel;
+import io.github.lstmkernels.spi.BackwardPass;
 import io.github.lstmkernels.spi.LayerPass;
 import io.github.lstmkernels.spi.SequenceView;
+import io.github.lstmkernels.spi.TrainingTape;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
 import java.util.Queue;
 import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.atomic.AtomicReferenceArray;
@@ -30,6 +33,12 @@ import java.util.concurrent.atomic.AtomicReferenceArray;
  * </ul>
  * Each run in flight has its own stream, scratchpad, memory objects and staging buffers
  * ({@link ThreadResources}, pooled), so primitives are shared and nothing mutable is.
+ *
+ * <p>Training: the shared training walk runs every layer through {@link #computeSegment} (one
+ * segment without lengths) with a tape ({@link OneDnnTape}); those runs use training plans, whose
+ * forward primitive is {@code forward_training} and leaves its workspace and states in the tape.
+ * {@link #computeSegmentBackward} runs the matching backward primitive on them, in the reverse
+ * order the walk gives.
  */
 final class OneDnnLstmKernel extends AbstractLstmKernel {
     /**
@@ -56,6 +65,7 @@ final class OneDnnLstmKernel extends AbstractLstmKernel {
     private final NativeWeights weights;
     /** The walk's buffers (between layers, sorted copies), off-heap so oneDNN reads them in place. */
     private final Arena buffersArena = Arena.ofShared();
+    private final java.util.concurrent.atomic.AtomicLong walkBufferBytes = new java.util.concurrent.atomic.AtomicLong();
 
     private final Object planLock = new Object();
     /** Most recently created first; replaced as a whole (copy on write), so lookups need no lock. */
@@ -83,11 +93,11 @@ final class OneDnnLstmKernel extends AbstractLstmKernel {
     protected boolean computeLayer(LayerPass pass) {
         int seqLen = pass.steps();
         int batch = pass.rows();
-        ShapePlan plan = acquirePlan(seqLen, batch, LayerPass.ALL_DIRECTIONS, batch);
+        ShapePlan plan = acquirePlan(seqLen, batch, LayerPass.ALL_DIRECTIONS, batch, false);
         try {
             long rows = (long) seqLen * batch;
             // The whole input and output tensors; the state of every direction, [D, B, ·] back to back (ldnc).
-            run(plan, pass, 0, 4L * rows * config.layerInputSize(pass.layer()), 0, 4L * rows * directions * hout,
+            run(plan, pass, null, 0, 4L * rows * config.layerInputSize(pass.layer()), 0, 4L * rows * directions * hout,
                     4L * rows * directions * hout, 4L * directions * batch * hout, 4L * directions * batch * hidden);
         } finally {
             plan.release();
@@ -107,14 +117,15 @@ final class OneDnnLstmKernel extends AbstractLstmKernel {
         int rows = pass.rows();
         int first = pass.firstStep();
         int last = first + steps - 1;
-        ShapePlan plan = acquirePlan(steps, rows, pass.direction(), in.batch());
+        OneDnnTape tape = (OneDnnTape) pass.tape();
+        ShapePlan plan = acquirePlan(steps, rows, pass.direction(), in.batch(), tape != null);
         try {
             // The span from the segment's first row to its last; rows of other sequences (past `rows`) lie in between.
             long inFrom = 4L * in.row(first, 0);
             long inTo = 4L * (in.row(last, rows - 1) + config.layerInputSize(pass.layer()));
             long outFrom = 4L * out.row(first, 0);
             long outTo = 4L * (out.row(last, rows - 1) + hout);
-            run(plan, pass, inFrom, inTo - inFrom, outFrom, outTo - outFrom, 4L * steps * rows * hout,
+            run(plan, pass, tape, inFrom, inTo - inFrom, outFrom, outTo - outFrom, 4L * steps * rows * hout,
                     4L * rows * hout, 4L * rows * hidden);
         } finally {
             plan.release();
@@ -125,10 +136,11 @@ final class OneDnnLstmKernel extends AbstractLstmKernel {
      * Executes the plan's primitive of the pass's layer. Input and output are the byte spans
      * {@code [from, from + bytes)} of the pass's tensors; {@code outWritten} of the output span's
      * bytes are oneDNN's to write. The state is read from the pass's h/c rows and written back
-     * ({@code cBytes} is ignored for a GRU).
+     * ({@code cBytes} is ignored for a GRU). With a tape (a training plan's segment), the run leaves
+     * its record there.
      */
-    private void run(ShapePlan plan, LayerPass pass, long inFrom, long inBytes, long outFrom, long outBytes,
-                     long outWritten, long hBytes, long cBytes) {
+    private void run(ShapePlan plan, LayerPass pass, OneDnnTape tape, long inFrom, long inBytes, long outFrom,
+                     long outBytes, long outWritten, long hBytes, long cBytes) {
         MemorySegment input = pass.input().data();
         MemorySegment output = pass.output().data();
         long hFrom = 4L * pass.hRow(0);
@@ -142,18 +154,24 @@ final class OneDnnLstmKernel extends AbstractLstmKernel {
             checkSpan(pass.c(), cFrom, cBytes, "c");
         }
 
+        if (tape != null) {
+            tape.enter();
+        }
         ThreadResources thread = acquireResources();
         try {
-            runOn(thread, plan, pass, input, output, inFrom, inBytes, outFrom, outBytes, outWritten, hFrom, hBytes,
-                    cFrom, cBytes);
+            runOn(thread, plan, pass, tape, input, output, inFrom, inBytes, outFrom, outBytes, outWritten, hFrom,
+                    hBytes, cFrom, cBytes);
         } finally {
             releaseResources(thread);
+            if (tape != null) {
+                tape.exit();
+            }
         }
     }
 
-    private void runOn(ThreadResources thread, ShapePlan plan, LayerPass pass, MemorySegment input, MemorySegment output,
-                       long inFrom, long inBytes, long outFrom, long outBytes, long outWritten, long hFrom, long hBytes,
-                       long cFrom, long cBytes) {
+    private void runOn(ThreadResources thread, ShapePlan plan, LayerPass pass, OneDnnTape tape, MemorySegment input,
+                       MemorySegment output, long inFrom, long inBytes, long outFrom, long outBytes, long outWritten,
+                       long hFrom, long hBytes, long cFrom, long cBytes) {
         ThreadResources.PlanMemories memories = thread.memoriesFor(plan);
         thread.ensureStaging(inBytes, outBytes, hBytes, gru ? 0 : cBytes, plan.scratchpadBytes());
         // Only memory this kernel owns (the walk's buffers) is handed to oneDNN by address. Caller
@@ -161,11 +179,11 @@ final class OneDnnLstmKernel extends AbstractLstmKernel {
         // close during the call — go through native staging with the JDK's checked copies: a
         // concurrent close then fails a copy with IllegalStateException, never a native read of
         // freed memory.
-        long src = nativeAddress(input, inFrom, inBytes, thread.x);
-        long h = nativeAddress(pass.h(), hFrom, hBytes, thread.hIn);
-        long c = gru ? 0 : nativeAddress(pass.c(), cFrom, cBytes, thread.cIn);
+        long src = nativeAddress(input, inFrom, inBytes, thread.x, tape);
+        long h = nativeAddress(pass.h(), hFrom, hBytes, thread.hIn, tape);
+        long c = gru ? 0 : nativeAddress(pass.c(), cFrom, cBytes, thread.cIn, tape);
         long dst;
-        boolean outputOwned = owned(output);
+        boolean outputOwned = owned(output, tape);
         if (outputOwned) {
             dst = output.address() + outFrom;
         } else {
@@ -176,8 +194,22 @@ final class OneDnnLstmKernel extends AbstractLstmKernel {
             dst = thread.y.address();
         }
         int layer = pass.layer();
+        long record = -1;
+        long workspace = 0;
+        if (tape != null) {
+            // The backward run reads the workspace and both states again: keep them in the tape.
+            workspace = plan.workspaceBytes(layer);
+            record = tape.newRecord(layer, pass.direction(), pass.firstStep(), tape.recordBytes(workspace, pass.rows()));
+            MemorySegment.copy(pass.h(), hFrom, tape.records(), record + OneDnnTape.h0At(workspace), hBytes);
+            if (!gru) {
+                MemorySegment.copy(pass.c(), cFrom, tape.records(), record + tape.c0At(workspace, pass.rows()), cBytes);
+            }
+        }
         memories.bind(layer, src, h, dst, thread.hOut.address(), c, thread.cOut.address(),
                 thread.scratchpad.address());
+        if (tape != null) {
+            memories.set(layer, Dnnl.ARG_WORKSPACE, tape.records().address() + record);
+        }
         dnnl.execute(plan.primitive(layer), thread.stream, memories.argCount(), memories.args(layer));
         dnnl.streamWait(thread.stream);
 
@@ -188,6 +220,150 @@ final class OneDnnLstmKernel extends AbstractLstmKernel {
         MemorySegment.copy(thread.hOut, 0, pass.h(), hFrom, hBytes);
         if (!gru) {
             MemorySegment.copy(thread.cOut, 0, pass.c(), cFrom, cBytes);
+        }
+        if (tape != null) {
+            MemorySegment.copy(thread.hOut, 0, tape.records(), record + tape.hNAt(workspace, pass.rows()), hBytes);
+            if (!gru) {
+                MemorySegment.copy(thread.cOut, 0, tape.records(), record + tape.cNAt(workspace, pass.rows()), cBytes);
+            }
+        }
+    }
+
+    @Override
+    protected TrainingTape newTape() {
+        return new OneDnnTape(this, config);
+    }
+
+    /**
+     * The backward run of one forward segment run: the training plan's backward primitive on the
+     * tape's record of that run. The layer input, the forward output and the output gradient are
+     * read in place (the walk's time-major buffers, same strided descriptors as the forward); dh/dc
+     * are staged in and out (oneDNN reads diff_dst_iter while it writes diff_src_iter); the input
+     * gradient comes out dense and is added to the walk's buffer, where the other direction adds too.
+     */
+    @Override
+    protected void computeSegmentBackward(BackwardPass pass) {
+        OneDnnTape tape = (OneDnnTape) pass.tape();
+        SequenceView in = pass.input();
+        SequenceView out = pass.output();
+        SequenceView gradOut = pass.gradOutput();
+        SequenceView gradIn = pass.gradInput();
+        if (in.batchFirst() || out.batchFirst() || gradOut.batchFirst() || gradIn.batchFirst()) {
+            throw new IllegalStateException("onednn runs segments on time-major buffers only");
+        }
+        int layer = pass.layer();
+        int inSize = config.layerInputSize(layer);
+        int steps = pass.steps();
+        int rows = pass.rows();
+        int first = pass.firstStep();
+        int last = first + steps - 1;
+        ShapePlan plan = acquirePlan(steps, rows, pass.direction(), in.batch(), true);
+        try {
+            long inFrom = 4L * in.row(first, 0);
+            long inBytes = 4L * (in.row(last, rows - 1) + inSize) - inFrom;
+            long outFrom = 4L * out.row(first, 0);
+            long outBytes = 4L * (out.row(last, rows - 1) + hout) - outFrom;
+            long gradOutFrom = 4L * gradOut.row(first, 0);
+            long gradOutBytes = 4L * (gradOut.row(last, rows - 1) + hout) - gradOutFrom;
+            long gradInFrom = 4L * gradIn.row(first, 0);
+            long gradInBytes = 4L * (gradIn.row(last, rows - 1) + inSize) - gradInFrom;
+            long dhFrom = 4L * pass.dhRow(0);
+            long hBytes = 4L * rows * hout;
+            long dcFrom = gru ? 0 : 4L * pass.dcRow(0);
+            long cBytes = 4L * rows * hidden;
+            checkSpan(in.data(), inFrom, inBytes, "input");
+            checkSpan(out.data(), outFrom, outBytes, "output");
+            checkSpan(gradOut.data(), gradOutFrom, gradOutBytes, "output gradient");
+            checkSpan(gradIn.data(), gradInFrom, gradInBytes, "input gradient");
+            if (gradIn.stride() != inSize || gradIn.column() != 0) {
+                throw new IllegalStateException("onednn adds the input gradient to dense [T, B, I] rows");
+            }
+            checkSpan(pass.dh(), dhFrom, hBytes, "dh");
+            if (!gru) {
+                checkSpan(pass.dc(), dcFrom, cBytes, "dc");
+            }
+            tape.enter();
+            ThreadResources thread = acquireResources();
+            try {
+                long dxBytes = 4L * steps * rows * inSize;
+                thread.ensureStaging(inBytes, outBytes, hBytes, gru ? 0 : cBytes, plan.scratchpadBytes(), gradOutBytes,
+                        dxBytes);
+                runBackwardOn(thread, plan, pass, tape, inFrom, inBytes, outFrom, outBytes, gradOutFrom, gradOutBytes,
+                        dhFrom, hBytes, dcFrom, cBytes);
+                addInputGradient(thread.dx, gradIn, first, steps, (long) rows * inSize);
+            } finally {
+                releaseResources(thread);
+                tape.exit();
+            }
+        } finally {
+            plan.release();
+        }
+    }
+
+    private void runBackwardOn(ThreadResources thread, ShapePlan plan, BackwardPass pass, OneDnnTape tape,
+                               long inFrom, long inBytes, long outFrom, long outBytes, long gradOutFrom,
+                               long gradOutBytes, long dhFrom, long hBytes, long dcFrom, long cBytes) {
+        int layer = pass.layer();
+        int direction = pass.direction();
+        int rows = pass.rows();
+        ThreadResources.PlanMemories memories = thread.memoriesFor(plan, true);
+        long workspace = plan.workspaceBytes(layer);
+        long record = tape.records().address() + tape.recordOffset(layer, direction, pass.firstStep());
+        MemorySegment.copy(pass.dh(), dhFrom, thread.hIn, 0, hBytes);
+        memories.set(layer, Dnnl.ARG_SRC_LAYER, nativeAddress(pass.input().data(), inFrom, inBytes, thread.x, tape));
+        memories.set(layer, Dnnl.ARG_DST_LAYER, nativeAddress(pass.output().data(), outFrom, outBytes, thread.y, tape));
+        memories.set(layer, Dnnl.ARG_DIFF_DST_LAYER,
+                nativeAddress(pass.gradOutput().data(), gradOutFrom, gradOutBytes, thread.dy, tape));
+        memories.set(layer, Dnnl.ARG_SRC_ITER, record + OneDnnTape.h0At(workspace));
+        memories.set(layer, Dnnl.ARG_DST_ITER, record + tape.hNAt(workspace, rows));
+        memories.set(layer, Dnnl.ARG_WORKSPACE, record);
+        memories.set(layer, Dnnl.ARG_DIFF_SRC_LAYER, thread.dx.address());
+        memories.set(layer, Dnnl.ARG_DIFF_SRC_ITER, thread.hOut.address());
+        memories.set(layer, Dnnl.ARG_DIFF_DST_ITER, thread.hIn.address());
+        memories.set(layer, Dnnl.ARG_DIFF_WEIGHTS_LAYER, tape.diffWeightsLayer(layer, direction).address());
+        memories.set(layer, Dnnl.ARG_DIFF_WEIGHTS_ITER, tape.diffWeightsIter(layer, direction).address());
+        memories.set(layer, Dnnl.ARG_DIFF_BIAS, tape.diffBias(layer, direction).address());
+        if (!gru) {
+            MemorySegment.copy(pass.dc(), dcFrom, thread.cIn, 0, cBytes);
+            memories.set(layer, Dnnl.ARG_SRC_ITER_C, record + tape.c0At(workspace, rows));
+            memories.set(layer, Dnnl.ARG_DST_ITER_C, record + tape.cNAt(workspace, rows));
+            memories.set(layer, Dnnl.ARG_DIFF_SRC_ITER_C, thread.cOut.address());
+            memories.set(layer, Dnnl.ARG_DIFF_DST_ITER_C, thread.cIn.address());
+        }
+        if (weights.hasProjection()) {
+            memories.set(layer, Dnnl.ARG_DIFF_WEIGHTS_PROJECTION, tape.diffProjection(layer, direction).address());
+        }
+        memories.setScratchpad(layer, thread.scratchpad.address());
+        dnnl.execute(plan.backwardPrimitive(layer), thread.stream, memories.argCount(), memories.args(layer));
+        dnnl.streamWait(thread.stream);
+
+        MemorySegment.copy(thread.hOut, 0, pass.dh(), dhFrom, hBytes);
+        if (!gru) {
+            MemorySegment.copy(thread.cOut, 0, pass.dc(), dcFrom, cBytes);
+        }
+    }
+
+    /** gradIn[t, 0 .. rows) += dx[t − first] for each step: oneDNN's dense diff_src_layer into the walk's rows. */
+    private static void addInputGradient(MemorySegment dx, SequenceView gradIn, int first, int steps, long floatsPerStep) {
+        MemorySegment into = gradIn.data();
+        for (int s = 0; s < steps; s++) {
+            long to = 4L * gradIn.row(first + s, 0);
+            long from = 4L * s * floatsPerStep;
+            for (long k = 0; k < 4 * floatsPerStep; k += 4) {
+                into.set(FLOAT, to + k, into.get(FLOAT, to + k) + dx.get(FLOAT, from + k));
+            }
+        }
+    }
+
+    private static final ValueLayout.OfFloat FLOAT = ValueLayout.JAVA_FLOAT_UNALIGNED;
+
+    /** Bytes of the workspace a training run of the whole shape fills for layer l (for the tape's size). */
+    long trainingWorkspaceBytes(int seqLen, int batch, int layer, int direction) {
+        ShapePlan plan = acquirePlan(seqLen, batch, direction, batch, true);
+        try {
+            return plan.workspaceBytes(layer);
+        } finally {
+            plan.release();
         }
     }
 
@@ -200,16 +376,25 @@ final class OneDnnLstmKernel extends AbstractLstmKernel {
 
     @Override
     protected MemorySegment newBuffer(long floats) {
+        walkBufferBytes.addAndGet(4L * floats);
         return buffersArena.allocate(4L * floats, 64);
     }
 
-    /** Memory this kernel allocated and frees only after every call has returned. */
-    private boolean owned(MemorySegment tensor) {
-        return tensor.isNative() && tensor.scope().equals(buffersArena.scope());
+    /** Bytes of walk buffers this kernel has allocated (they live until close); for tests. */
+    long walkBufferBytes() {
+        return walkBufferBytes.get();
     }
 
-    private long nativeAddress(MemorySegment tensor, long offset, long bytes, MemorySegment staging) {
-        if (owned(tensor)) {
+    /**
+     * Memory this kernel allocated and frees only after every call has returned, or the walk
+     * buffers of the training state running the call (its tape frees them only after its runs).
+     */
+    private boolean owned(MemorySegment tensor, OneDnnTape tape) {
+        return tensor.isNative() && (tensor.scope().equals(buffersArena.scope()) || tape != null && tape.owns(tensor));
+    }
+
+    private long nativeAddress(MemorySegment tensor, long offset, long bytes, MemorySegment staging, OneDnnTape tape) {
+        if (owned(tensor, tape)) {
             return tensor.address() + offset;
         }
         MemorySegment.copy(tensor, offset, staging, 0, bytes);
@@ -257,27 +442,27 @@ final class OneDnnLstmKernel extends AbstractLstmKernel {
 
     /** The whole-layer plan of a call without lengths, counted as in use until {@link ShapePlan#release()}. */
     ShapePlan acquireLayerPlan(int seqLen, int batch) {
-        return acquirePlan(seqLen, batch, LayerPass.ALL_DIRECTIONS, batch);
+        return acquirePlan(seqLen, batch, LayerPass.ALL_DIRECTIONS, batch, false);
     }
 
     /**
      * The cached plan of a shape (see {@link ShapePlan}), counted as in use until
      * {@link ShapePlan#release()}.
      */
-    private ShapePlan acquirePlan(int steps, int rows, int direction, int batch) {
+    private ShapePlan acquirePlan(int steps, int rows, int direction, int batch, boolean training) {
         for (ShapePlan plan : plans) {
-            if (plan.matches(steps, rows, direction, batch) && plan.tryAcquire()) {
+            if (plan.matches(steps, rows, direction, batch, training) && plan.tryAcquire()) {
                 return plan;
             }
         }
         synchronized (planLock) {
             ShapePlan[] current = plans;
             for (ShapePlan plan : current) {
-                if (plan.matches(steps, rows, direction, batch) && plan.tryAcquire()) {
+                if (plan.matches(steps, rows, direction, batch, training) && plan.tryAcquire()) {
                     return plan;
                 }
             }
-            ShapePlan plan = new ShapePlan(dnnl, engine, config, weights, steps, rows, direction, batch);
+            ShapePlan plan = new ShapePlan(dnnl, engine, config, weights, steps, rows, direction, batch, training);
             plan.tryAcquire();
             int kept = Math.min(current.length, MAX_PLANS - 1);
             ShapePlan[] next = new ShapePlan[kept + 1];

@@ -28,9 +28,16 @@ final class ThreadResources {
     MemorySegment hOut;
     MemorySegment cOut;
     MemorySegment scratchpad;
+    /** Backward runs only: diff_dst_layer of a caller tensor, and the dense diff_src_layer the kernel adds from. */
+    MemorySegment dy;
+    MemorySegment dx;
 
-    /** Memories of the plans this set was used with lately; replaced round robin. */
+    /**
+     * Memories of the plans this set was used with lately; replaced round robin. A training plan
+     * has two entries, its forward and its backward memories.
+     */
     private final ShapePlan[] plans = new ShapePlan[OneDnnLstmKernel.MAX_PLANS];
+    private final boolean[] backward = new boolean[OneDnnLstmKernel.MAX_PLANS];
     private final PlanMemories[] memories = new PlanMemories[OneDnnLstmKernel.MAX_PLANS];
     private int nextSlot;
 
@@ -52,8 +59,15 @@ final class ThreadResources {
 
     /** Grows the staging buffers to fit a run; steady-state calls allocate nothing. */
     void ensureStaging(long xBytes, long yBytes, long hBytes, long cBytes, long scratchpadBytes) {
+        ensureStaging(xBytes, yBytes, hBytes, cBytes, scratchpadBytes, 0, 0);
+    }
+
+    /** The same, for a backward run, which also stages the output gradient and the input gradient. */
+    void ensureStaging(long xBytes, long yBytes, long hBytes, long cBytes, long scratchpadBytes, long dyBytes,
+                       long dxBytes) {
         if (stagingArena != null && x.byteSize() >= xBytes && y.byteSize() >= yBytes && hIn.byteSize() >= hBytes
-                && cIn.byteSize() >= cBytes && scratchpad.byteSize() >= scratchpadBytes) {
+                && cIn.byteSize() >= cBytes && scratchpad.byteSize() >= scratchpadBytes && dy.byteSize() >= dyBytes
+                && dx.byteSize() >= dxBytes) {
             return;
         }
         long xSize = grown(xBytes, x);
@@ -61,6 +75,8 @@ final class ThreadResources {
         long hSize = grown(hBytes, hIn);
         long cSize = grown(cBytes, cIn);
         long scratchSize = grown(Math.max(scratchpadBytes, 64), scratchpad);
+        long dySize = grown(dyBytes, dy);
+        long dxSize = grown(dxBytes, dx);
         Arena next = Arena.ofShared();
         x = next.allocate(xSize, 64);
         y = next.allocate(ySize, 64);
@@ -69,6 +85,8 @@ final class ThreadResources {
         hOut = next.allocate(hSize, 64);
         cOut = next.allocate(cSize, 64);
         scratchpad = next.allocate(scratchSize, 64);
+        dy = next.allocate(dySize, 64);
+        dx = next.allocate(dxSize, 64);
         if (stagingArena != null) {
             stagingArena.close();
         }
@@ -79,10 +97,15 @@ final class ThreadResources {
         return Math.max(Math.max(wanted, 4), current == null ? 0 : current.byteSize());
     }
 
-    /** This thread's memory objects for a plan, made on first use. */
+    /** This thread's memory objects for a plan's forward primitive, made on first use. */
     PlanMemories memoriesFor(ShapePlan plan) {
+        return memoriesFor(plan, false);
+    }
+
+    /** This thread's memory objects for a plan's forward or (training plans) backward primitive. */
+    PlanMemories memoriesFor(ShapePlan plan, boolean backwardRun) {
         for (int i = 0; i < plans.length; i++) {
-            if (plans[i] == plan) {
+            if (plans[i] == plan && backward[i] == backwardRun) {
                 return memories[i];
             }
         }
@@ -100,8 +123,9 @@ final class ThreadResources {
             memories[slot].destroy();
         }
         plans[slot] = null;
-        memories[slot] = new PlanMemories(plan);
+        memories[slot] = new PlanMemories(plan, backwardRun);
         plans[slot] = plan;
+        backward[slot] = backwardRun;
         return memories[slot];
     }
 
@@ -126,13 +150,14 @@ final class ThreadResources {
      */
     final class PlanMemories {
         private final Arena arena = Arena.ofShared();
+        private final int[] callArgs;
         /** [layer][i]: the plan's call arguments in order, then the scratchpad. */
         private final long[][] memory;
         private final long[] args;
         private final int argCount;
 
-        PlanMemories(ShapePlan plan) {
-            int[] callArgs = plan.callArgs();
+        PlanMemories(ShapePlan plan, boolean backwardRun) {
+            callArgs = backwardRun ? plan.backwardArgs() : plan.callArgs();
             int perCall = callArgs.length + 1;
             argCount = perCall + plan.weightArgs();
             memory = new long[layers][perCall];
@@ -145,14 +170,16 @@ final class ThreadResources {
                         long object;
                         if (i < callArgs.length) {
                             name = callArgs[i];
-                            object = memory[l][i] = dnnl.memoryCreate(plan.argumentDesc(l, name), engine,
-                                    MemorySegment.NULL);
+                            object = memory[l][i] = dnnl.memoryCreate(backwardRun ? plan.backwardArgumentDesc(l, name)
+                                    : plan.argumentDesc(l, name), engine, MemorySegment.NULL);
                         } else if (i == callArgs.length) {
                             name = Dnnl.ARG_SCRATCHPAD;
-                            object = memory[l][i] = dnnl.memoryCreate(plan.scratchpadDesc(l), engine, MemorySegment.NULL);
+                            object = memory[l][i] = dnnl.memoryCreate(backwardRun ? plan.backwardScratchpadDesc(l)
+                                    : plan.scratchpadDesc(l), engine, MemorySegment.NULL);
                         } else {
                             name = plan.weightArg(i - perCall);
-                            object = plan.weightMemory(l, i - perCall);
+                            object = backwardRun ? plan.backwardWeightMemory(l, i - perCall)
+                                    : plan.weightMemory(l, i - perCall);
                         }
                         list.set(ValueLayout.JAVA_INT, i * Dnnl.EXEC_ARG_BYTES, name);
                         list.set(ValueLayout.JAVA_LONG, i * Dnnl.EXEC_ARG_BYTES + Dnnl.EXEC_ARG_MEMORY_OFFSET, object);
@@ -173,11 +200,26 @@ final class ThreadResources {
             dnnl.setDataHandle(m[1], srcIter);
             dnnl.setDataHandle(m[2], dstLayer);
             dnnl.setDataHandle(m[3], dstIter);
-            if (m.length > 5) {
+            if (callArgs.length > 5 && callArgs[4] == Dnnl.ARG_SRC_ITER_C) {
                 dnnl.setDataHandle(m[4], srcIterC);
                 dnnl.setDataHandle(m[5], dstIterC);
             }
-            dnnl.setDataHandle(m[m.length - 1], scratch);
+            dnnl.setDataHandle(m[callArgs.length], scratch);
+        }
+
+        /** Points one call argument ({@code DNNL_ARG_*}) of this layer at native memory. */
+        void set(int layer, int argument, long address) {
+            for (int i = 0; i < callArgs.length; i++) {
+                if (callArgs[i] == argument) {
+                    dnnl.setDataHandle(memory[layer][i], address);
+                    return;
+                }
+            }
+            throw new IllegalArgumentException("argument " + argument + " is not bound by this primitive");
+        }
+
+        void setScratchpad(int layer, long address) {
+            dnnl.setDataHandle(memory[layer][callArgs.length], address);
         }
 
         int argCount() {

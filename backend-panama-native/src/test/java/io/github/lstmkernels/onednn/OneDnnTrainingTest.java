@@ -1,0 +1,279 @@
+package io.github.lstmkernels.onednn;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+import io.github.lstmkernels.CellType;
+import io.github.lstmkernels.LstmConfig;
+import io.github.lstmkernels.LstmGradients;
+import io.github.lstmkernels.LstmKernel;
+import io.github.lstmkernels.LstmTraining;
+import io.github.lstmkernels.LstmWeights;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.lang.management.ManagementFactory;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.SplittableRandom;
+import java.util.concurrent.CyclicBarrier;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+
+/**
+ * The onednn backward pass beyond what the shared tests check (golden cases, gradient properties):
+ * many threads training on one kernel at once, each with its own tape, get the single-threaded
+ * results bit for bit; steady-state training calls allocate nothing of this backend's on the heap;
+ * a closed training state or kernel refuses.
+ */
+class OneDnnTrainingTest {
+    private static final LstmConfig PROJECTED = LstmConfig.builder(5, 19).projectionSize(7).numLayers(2)
+            .bidirectional(true).build();
+    private static final LstmConfig GRU = LstmConfig.builder(6, 23).cell(CellType.GRU).numLayers(2)
+            .bidirectional(true).batchFirst(true).build();
+
+    @BeforeAll
+    static void needsTheLibrary() {
+        assumeTrue(new OneDnnBackend().availability().available(), "oneDNN is not available here");
+    }
+
+    @Test
+    void concurrentProjectedBidirectionalLstmWithLengthsEqualsSingleThreaded() throws Exception {
+        concurrent(PROJECTED);
+    }
+
+    @Test
+    void concurrentGruEqualsSingleThreaded() throws Exception {
+        concurrent(GRU);
+    }
+
+    @Test
+    void lstmTrainingAllocatesNothingPerCallOnceCompiled() {
+        steadyState(PROJECTED);
+    }
+
+    @Test
+    void gruTrainingAllocatesNothingPerCallOnceCompiled() {
+        steadyState(GRU);
+    }
+
+    @Test
+    void closedTrainingAndClosedKernelRefuse() {
+        LstmKernel kernel = new OneDnnBackend().createKernel(PROJECTED, LstmWeights.random(PROJECTED, 3));
+        Job job = Job.of(PROJECTED, 1);
+        LstmTraining training = kernel.newTraining();
+        job.run(training, PROJECTED);
+        long small = training.bytesFor(2, 1);
+        long large = training.bytesFor(20, 8);
+        assertTrue(small > 0 && large > small, "bytesFor " + small + ", " + large);
+        training.close();
+        training.close();
+        assertThrows(IllegalStateException.class, () -> job.run(training, PROJECTED));
+        LstmTraining second = kernel.newTraining();
+        kernel.close();
+        assertThrows(IllegalStateException.class, () -> job.run(second, PROJECTED));
+        assertThrows(IllegalStateException.class, kernel::newTraining);
+        second.close();
+    }
+
+    /**
+     * A training state's memory goes with it: its walk buffers are the tape's, not the kernel's
+     * (which would keep them until the kernel closes), so training states created and closed one
+     * after another on a kernel add nothing to it.
+     */
+    @Test
+    void trainingStatesLeaveNothingInTheKernel() {
+        try (LstmKernel kernel = new OneDnnBackend().createKernel(GRU, LstmWeights.random(GRU, 5))) {
+            OneDnnLstmKernel onednn = (OneDnnLstmKernel) kernel;
+            Job job = Job.of(GRU, 2);
+            long before = onednn.walkBufferBytes();
+            for (int i = 0; i < 20; i++) {
+                try (LstmTraining training = kernel.newTraining()) {
+                    job.run(training, GRU);
+                }
+            }
+            assertEquals(before, onednn.walkBufferBytes(), "walk buffers the kernel holds for closed training states");
+        }
+    }
+
+    /** One thread's work: a shape, lengths, data and upstream gradients of its own. */
+    private record Job(int seqLen, int batch, int[] lengths, float[] x, float[] h0, float[] c0, float[] gradY,
+                       float[] gradHn, float[] gradCn) {
+        static Job of(LstmConfig config, int seed) {
+            SplittableRandom random = new SplittableRandom(seed);
+            int seqLen = 2 + random.nextInt(6);
+            int batch = 1 + random.nextInt(5);
+            int[] lengths = new int[batch];
+            for (int b = 0; b < batch; b++) {
+                lengths[b] = 1 + random.nextInt(seqLen);
+            }
+            lengths[random.nextInt(batch)] = seqLen;
+            boolean gru = config.cell() == CellType.GRU;
+            int states = config.numLayers() * config.numDirections() * batch;
+            int y = seqLen * batch * config.numDirections() * config.outputSize();
+            return new Job(seqLen, batch, lengths, values(random, seqLen * batch * config.inputSize()),
+                    values(random, states * config.outputSize()), gru ? null : values(random, states * config.hiddenSize()),
+                    values(random, y), values(random, states * config.outputSize()),
+                    gru ? null : values(random, states * config.hiddenSize()));
+        }
+
+        /** Output, final states and every gradient of a forward and a backward pass. */
+        List<float[]> run(LstmTraining training, LstmConfig config) {
+            boolean gru = config.cell() == CellType.GRU;
+            float[] y = new float[gradY.length];
+            float[] h = h0.clone();
+            float[] c = gru ? null : c0.clone();
+            float[] gradX = new float[x.length];
+            float[] gradH0 = new float[h0.length];
+            float[] gradC0 = gru ? null : new float[c0.length];
+            LstmGradients gradients = LstmGradients.overwriting(config);
+            training.forward(seqLen, batch, lengths, x, y, h, c);
+            training.backward(gradY, gradHn, gradCn, gradX, gradH0, gradC0, gradients);
+            List<float[]> all = new ArrayList<>(List.of(y, h, gradX, gradH0));
+            if (!gru) {
+                all.add(c);
+                all.add(gradC0);
+            }
+            for (Map.Entry<String, float[]> e : gradients.asMap().entrySet()) {
+                all.add(e.getValue());
+            }
+            return all;
+        }
+    }
+
+    private static float[] values(SplittableRandom random, int n) {
+        float[] v = new float[n];
+        for (int i = 0; i < n; i++) {
+            v[i] = (float) (random.nextDouble() * 2 - 1);
+        }
+        return v;
+    }
+
+    private static void concurrent(LstmConfig config) throws Exception {
+        int threads = 4;
+        int rounds = 8;
+        try (LstmKernel kernel = new OneDnnBackend().createKernel(config, LstmWeights.random(config, 11))) {
+            List<Job> jobs = new ArrayList<>();
+            for (int t = 0; t < threads; t++) {
+                jobs.add(Job.of(config, 100 + t));
+            }
+            // Started together, so the training plans (primitives, backward weights) are raced for.
+            CyclicBarrier start = new CyclicBarrier(threads);
+            ExecutorService pool = Executors.newFixedThreadPool(threads);
+            try {
+                List<Future<List<float[]>>> results = new ArrayList<>();
+                for (Job job : jobs) {
+                    results.add(pool.submit(() -> {
+                        start.await();
+                        try (LstmTraining training = kernel.newTraining()) {
+                            List<float[]> first = job.run(training, config);
+                            for (int round = 1; round < rounds; round++) {
+                                List<float[]> again = job.run(training, config);
+                                for (int i = 0; i < first.size(); i++) {
+                                    assertArrayEquals(first.get(i), again.get(i), "round " + round + ", tensor " + i);
+                                }
+                            }
+                            return first;
+                        }
+                    }));
+                }
+                for (int t = 0; t < threads; t++) {
+                    List<float[]> concurrent = results.get(t).get();
+                    List<float[]> alone;
+                    try (LstmTraining training = kernel.newTraining()) {
+                        alone = jobs.get(t).run(training, config);
+                    }
+                    assertEquals(alone.size(), concurrent.size());
+                    for (int i = 0; i < alone.size(); i++) {
+                        assertArrayEquals(alone.get(i), concurrent.get(i), "thread " + t + ", tensor " + i);
+                    }
+                }
+            } finally {
+                pool.shutdownNow();
+            }
+        }
+    }
+
+    /**
+     * The forward pass allocates nothing once compiled. The backward pass allocates what
+     * {@code api}'s argument check allocates (its shape strings, the same for any shape of one
+     * configuration; the simd backend's test says the same): equal bytes for a call with more steps
+     * and segments, so nothing of this backend's grows with them.
+     */
+    private static void steadyState(LstmConfig config) {
+        long[] small = bytesPerCall(config, 5, new int[] {3, 5, 1, 5, 4});
+        long[] large = bytesPerCall(config, 7, new int[] {7, 2, 6, 1, 7, 4});
+        assertEquals(0, small[0], config + ": bytes allocated per training forward after warm-up");
+        assertEquals(0, large[0], config + ": bytes allocated per training forward after warm-up (7 steps)");
+        assertEquals(small[1], large[1], config + ": backward bytes per call grow with steps and segments");
+        assertTrue(small[1] <= 1024, config + ": " + small[1] + " bytes per backward call");
+    }
+
+    /** {forward, backward} bytes per call once compiled. */
+    private static long[] bytesPerCall(LstmConfig config, int seqLen, int[] lengths) {
+        boolean gru = config.cell() == CellType.GRU;
+        int batch = lengths.length;
+        int states = config.numLayers() * config.numDirections() * batch;
+        try (LstmKernel kernel = new OneDnnBackend().createKernel(config, LstmWeights.random(config, 7));
+             LstmTraining training = kernel.newTraining();
+             Arena arena = Arena.ofConfined()) {
+            long xBytes = 4L * seqLen * batch * config.inputSize();
+            long yBytes = 4L * seqLen * batch * config.numDirections() * config.outputSize();
+            long hBytes = 4L * states * config.outputSize();
+            long cBytes = 4L * states * config.hiddenSize();
+            MemorySegment x = filled(arena, xBytes);
+            MemorySegment y = arena.allocate(yBytes);
+            MemorySegment h = arena.allocate(hBytes);
+            MemorySegment c = gru ? null : arena.allocate(cBytes);
+            MemorySegment gradY = filled(arena, yBytes);
+            MemorySegment gradHn = filled(arena, hBytes);
+            MemorySegment gradCn = gru ? null : filled(arena, cBytes);
+            MemorySegment gradX = arena.allocate(xBytes);
+            MemorySegment gradH0 = arena.allocate(hBytes);
+            MemorySegment gradC0 = gru ? null : arena.allocate(cBytes);
+            LstmGradients gradients = LstmGradients.overwriting(config);
+            var threads = (com.sun.management.ThreadMXBean) ManagementFactory.getThreadMXBean();
+            long forward = -1;
+            long backward = Long.MAX_VALUE;
+            // Rounds until the forward allocates nothing and the backward's least bytes per call have
+            // not fallen for two rounds (compilation only ever removes allocations).
+            for (int round = 0, steady = 0; round < 30 && (forward != 0 || steady < 2); round++) {
+                for (int i = 0; i < 100; i++) {
+                    training.forward(seqLen, batch, lengths, x, y, h, c);
+                    training.backward(gradY, gradHn, gradCn, gradX, gradH0, gradC0, gradients);
+                }
+                long forwardBytes = 0;
+                long backwardBytes = 0;
+                int measured = 20;
+                for (int i = 0; i < measured; i++) {
+                    long t0 = threads.getCurrentThreadAllocatedBytes();
+                    training.forward(seqLen, batch, lengths, x, y, h, c);
+                    long t1 = threads.getCurrentThreadAllocatedBytes();
+                    training.backward(gradY, gradHn, gradCn, gradX, gradH0, gradC0, gradients);
+                    long t2 = threads.getCurrentThreadAllocatedBytes();
+                    forwardBytes += t1 - t0;
+                    backwardBytes += t2 - t1;
+                }
+                forward = forwardBytes / measured;
+                steady = backwardBytes / measured < backward ? 0 : steady + 1;
+                backward = Math.min(backward, backwardBytes / measured);
+            }
+            return new long[] {forward, backward};
+        }
+    }
+
+    private static MemorySegment filled(Arena arena, long bytes) {
+        MemorySegment s = arena.allocate(bytes);
+        for (long i = 0; i < bytes / 4; i++) {
+            s.setAtIndex(ValueLayout.JAVA_FLOAT, i, (float) Math.sin(i));
+        }
+        return s;
+    }
+}
