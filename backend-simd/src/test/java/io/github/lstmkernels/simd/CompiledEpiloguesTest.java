@@ -61,7 +61,7 @@ class CompiledEpiloguesTest {
                 }
             }
         }
-        System.out.println("epilogues bit-exact over " + calls + " calls in " + (System.nanoTime() - start) / 1_000_000
+        System.out.println("epilogues (V=" + LANES + ") bit-exact over " + calls + " calls in " + (System.nanoTime() - start) / 1_000_000
                 + " ms, the last " + COMPILED_CALLS + " with C2 code for " + compiled.stream()
                 .filter(m -> m.endsWith("ells") || m.endsWith("InPlace")).toList());
     }
