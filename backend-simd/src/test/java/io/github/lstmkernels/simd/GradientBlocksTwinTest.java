@@ -41,13 +41,26 @@ class GradientBlocksTwinTest {
     void transposedProductMatchesItsTwinForRowsOneToThirteen() {
         for (int rows : ROWS) {
             for (int positions : WITH_THOUSANDS) {
-                checkTransposed(1 + (rows + positions) % 2, positions, rows);
+                int panels = 1 + (rows + positions) % 2;
+                checkTransposed(panels, 0, panels, positions, rows);
             }
         }
     }
 
-    /** out[out0 + r·oS + p·4V + q] += Σ_c in[in0 + r·iS + c] · wT[(p·C + c)·4V + q]. */
-    private void checkTransposed(int panels, int positions, int rows) {
+    /** The split form (panels [p0, p1) only, as the kernel's workers call it): only those panels change. */
+    @Test
+    void transposedProductOverAPanelRangeMatchesItsTwin() {
+        for (int positions : new int[] {1, LANES + 1, 61, 1000}) {
+            for (int rows : new int[] {1, 4, 9, 13}) {
+                checkTransposed(4, 1, 3, positions, rows);
+                checkTransposed(3, 2, 3, positions, rows);
+                checkTransposed(3, 0, 1, positions, rows);
+            }
+        }
+    }
+
+    /** out[out0 + r·oS + p·4V + q] += Σ_c in[in0 + r·iS + c] · wT[(p·C + c)·4V + q], p0 ≤ p < p1. */
+    private void checkTransposed(int panels, int p0, int p1, int positions, int rows) {
         float[] wT = values(random, panels * positions * PANEL_WIDTH);
         int in0 = 1 + random.nextInt(7);
         int inStride = positions + 1 + random.nextInt(5);
@@ -58,11 +71,15 @@ class GradientBlocksTwinTest {
         float[] outBefore = out.clone();
         float[] wBefore = wT.clone();
         float[] inBefore = in.clone();
-        GradientBlocks.transposedProduct(wT, panels, positions, in, in0, inStride, rows, out, out0, outStride);
-        String where = "transposedProduct panels=" + panels + " C=" + positions + " rows=" + rows + " (V=" + LANES
+        if (p0 == 0 && p1 == panels) {
+            GradientBlocks.transposedProduct(wT, panels, positions, in, in0, inStride, rows, out, out0, outStride);
+        } else {
+            GradientBlocks.transposedProduct(wT, p0, p1, positions, in, in0, inStride, rows, out, out0, outStride);
+        }
+        String where = "transposedProduct panels=" + panels + " [" + p0 + ", " + p1 + ") C=" + positions + " rows=" + rows + " (V=" + LANES
                 + ", in0=" + in0 + "/" + inStride + ", out0=" + out0 + "/" + outStride + ")";
         for (int r = 0; r < rows; r++) {
-            for (int n = 0; n < panels * PANEL_WIDTH; n++) {
+            for (int n = p0 * PANEL_WIDTH; n < p1 * PANEL_WIDTH; n++) {
                 int at = out0 + r * outStride + n;
                 double sum = outBefore[at];
                 double magnitude = Math.abs(sum);
@@ -76,7 +93,7 @@ class GradientBlocksTwinTest {
             }
         }
         boolean[] written = new boolean[out.length];
-        mark(written, out0, outStride, rows, panels * PANEL_WIDTH);
+        mark(written, out0 + p0 * PANEL_WIDTH, outStride, rows, (p1 - p0) * PANEL_WIDTH);
         assertUntouched(outBefore, out, written, where + " out");
         assertUnchanged(wBefore, wT, where + " weights");
         assertUnchanged(inBefore, in, where + " in");
@@ -102,6 +119,44 @@ class GradientBlocksTwinTest {
                     }
                 }
                 assertArrayEquals(want, packed, "packTransposed C=" + positions + " K=" + columns);
+            }
+        }
+    }
+
+    /**
+     * A call split by panels, the parts in any order, gives the whole call's bits: each output sums
+     * its terms in the same order whichever part computes it (the thread-count determinism the
+     * kernel's workers rely on).
+     */
+    @Test
+    void panelSplitsGiveTheWholeCallsBits() {
+        for (int panels : new int[] {2, 3, 5}) {
+            for (int rows : new int[] {1, 6, 9}) {
+                int positions = 1 + random.nextInt(300);
+                float[] wT = values(random, panels * positions * PANEL_WIDTH);
+                float[] in = values(random, rows * (positions + 2) + 1);
+                int outStride = panels * PANEL_WIDTH + 1;
+                float[] whole = values(random, rows * outStride + 3);
+                float[] split = whole.clone();
+                GradientBlocks.transposedProduct(wT, panels, positions, in, 1, positions + 2, rows, whole, 2, outStride);
+                int cut = 1 + random.nextInt(panels - 1);
+                GradientBlocks.transposedProduct(wT, cut, panels, positions, in, 1, positions + 2, rows, split, 2, outStride);
+                GradientBlocks.transposedProduct(wT, 0, cut, positions, in, 1, positions + 2, rows, split, 2, outStride);
+                assertArrayEquals(whole, split, "transposedProduct split at panel " + cut + " of " + panels);
+
+                int columns = 1 + random.nextInt(13);
+                int count = 1 + random.nextInt(2 * GradientBlocks.CHUNK);
+                float[] s = values(random, count * (columns + 1) + 2);
+                float[] v = values(random, count * (panels * PANEL_WIDTH + 3) + 1);
+                float[] outWhole = values(random, columns * outStride);
+                float[] outSplit = outWhole.clone();
+                GradientBlocks.outerProduct(s, 2, columns + 1, columns, v, 1, panels * PANEL_WIDTH + 3, panels, count, outWhole,
+                        outStride);
+                for (int p = panels - 1; p >= 0; p--) {
+                    GradientBlocks.outerProduct(s, 2, columns + 1, columns, v, 1, panels * PANEL_WIDTH + 3, p, p + 1, count,
+                            outSplit, outStride);
+                }
+                assertArrayEquals(outWhole, outSplit, "outerProduct split into single panels, K=" + columns + " rows=" + count);
             }
         }
     }
@@ -166,18 +221,32 @@ class GradientBlocksTwinTest {
     void outerProductMatchesItsTwinForColumnsOneToThirteen() {
         for (int columns : ROWS) {
             for (int count : new int[] {1, 2, 3, LANES + 1, 61}) {
-                checkOuterProduct(columns, 1 + random.nextInt(2), count);
+                int panels = 1 + random.nextInt(2);
+                checkOuterProduct(columns, panels, 0, panels, count);
             }
         }
         for (int columns : new int[] {1, 8, 9, 13}) {
             for (int count : new int[] {GradientBlocks.CHUNK - 1, GradientBlocks.CHUNK + 1, 1000, 2999}) {
-                checkOuterProduct(columns, 1 + random.nextInt(2), count);
+                int panels = 1 + random.nextInt(2);
+                checkOuterProduct(columns, panels, 0, panels, count);
             }
         }
     }
 
-    /** out[k·oS + n] += Σ_r s[s0 + r·sS + k] · v[v0 + r·vS + n], k < columns, n < panels·4V. */
-    private void checkOuterProduct(int columns, int panels, int count) {
+    /** The split form (panels [p0, p1) only): only those panels change, across chunks. */
+    @Test
+    void outerProductOverAPanelRangeMatchesItsTwin() {
+        for (int columns : new int[] {1, 5, 9, 13}) {
+            for (int count : new int[] {1, 7, GradientBlocks.CHUNK + 1}) {
+                checkOuterProduct(columns, 4, 1, 3, count);
+                checkOuterProduct(columns, 3, 2, 3, count);
+                checkOuterProduct(columns, 3, 0, 1, count);
+            }
+        }
+    }
+
+    /** out[k·oS + n] += Σ_r s[s0 + r·sS + k] · v[v0 + r·vS + n], k < columns, p0·4V ≤ n < p1·4V. */
+    private void checkOuterProduct(int columns, int panels, int p0, int p1, int count) {
         int s0 = 1 + random.nextInt(5);
         int sStride = columns + 1 + random.nextInt(3);
         float[] s = values(random, s0 + count * sStride + 1);
@@ -187,11 +256,15 @@ class GradientBlocksTwinTest {
         int outStride = panels * PANEL_WIDTH + 1 + random.nextInt(LANES);
         float[] out = values(random, columns * outStride + 3);
         float[] outBefore = out.clone();
-        GradientBlocks.outerProduct(s, s0, sStride, columns, v, v0, vStride, panels, count, out, outStride);
-        String where = "outerProduct K=" + columns + " panels=" + panels + " rows=" + count + " (V=" + LANES + ", s0="
+        if (p0 == 0 && p1 == panels) {
+            GradientBlocks.outerProduct(s, s0, sStride, columns, v, v0, vStride, panels, count, out, outStride);
+        } else {
+            GradientBlocks.outerProduct(s, s0, sStride, columns, v, v0, vStride, p0, p1, count, out, outStride);
+        }
+        String where = "outerProduct K=" + columns + " panels=" + panels + " [" + p0 + ", " + p1 + ")" + " rows=" + count + " (V=" + LANES + ", s0="
                 + s0 + "/" + sStride + ", v0=" + v0 + "/" + vStride + ", out stride " + outStride + ")";
         for (int k = 0; k < columns; k++) {
-            for (int n = 0; n < panels * PANEL_WIDTH; n++) {
+            for (int n = p0 * PANEL_WIDTH; n < p1 * PANEL_WIDTH; n++) {
                 int at = k * outStride + n;
                 double sum = outBefore[at];
                 double magnitude = Math.abs(sum);
@@ -204,7 +277,7 @@ class GradientBlocksTwinTest {
             }
         }
         boolean[] written = new boolean[out.length];
-        mark(written, 0, outStride, columns, panels * PANEL_WIDTH);
+        mark(written, p0 * PANEL_WIDTH, outStride, columns, (p1 - p0) * PANEL_WIDTH);
         assertUntouched(outBefore, out, written, where + " out");
     }
 
