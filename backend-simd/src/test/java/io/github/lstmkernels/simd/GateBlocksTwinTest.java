@@ -34,6 +34,11 @@ import org.junit.jupiter.api.Test;
  * inputs and outputs start inside their arrays and rows are further apart than they are wide. Every
  * kernel must also leave everything outside its outputs bitwise untouched, and its inputs unchanged.
  *
+ * <p>Tiles of both register budgets are tested on every machine: the whole-panel 6/4/1-row tiles
+ * ({@link GateBlocks#WIDE_TILES}, 32 vector registers) and the half-panel 6×2/3×2 tiles
+ * ({@link GateBlocks#halfPanelRows}, 16 registers); {@link GateBlocks#panelRows} and
+ * {@link GateBlocks#gruRows} are tested as this JVM dispatches them.
+ *
  * <p>The fused epilogues {@link GateBlocks#cells} and {@link GateBlocks#gruCells} are tested
  * themselves, not through {@code VectorMath}: {@code cells} runs its own inlined copies of the tanh
  * polynomial. Every output is checked: the activations left in the gate rows, c, h, h'. Each output
@@ -52,6 +57,13 @@ class GateBlocksTwinTest {
 
     @Test
     void sixRowTilesLeavesAtMostOneSingleRowFromSixRowsOn() {
+        if (!GateBlocks.WIDE_TILES) {
+            // 16 vector registers: no 6-row tile of a whole panel (it would spill).
+            for (int rows = 0; rows < 200; rows++) {
+                assertEquals(0, GateBlocks.sixRowTiles(rows), "rows " + rows + " without wide tiles");
+            }
+            return;
+        }
         // rows → {6-row tiles, 4-row tiles, single rows} as panelRows and gruRows run them.
         int[][] expected = {{0, 0, 0}, {0, 0, 1}, {0, 0, 2}, {0, 0, 3}, {0, 1, 0}, {0, 1, 1}, {1, 0, 0}, {1, 0, 1},
                 {0, 2, 0}, {0, 2, 1}, {1, 1, 0}, {1, 1, 1}, {2, 0, 0}, {2, 0, 1}, {1, 2, 0}, {1, 2, 1}};
@@ -90,6 +102,26 @@ class GateBlocksTwinTest {
         }
     }
 
+    /** The half-panel tiles (2 of a panel's 4 vectors, W's columns still 4V apart), run without wide tiles. */
+    @Test
+    void eachHalfPanelTileMatchesItsTwin() {
+        for (int columns : WITH_THOUSANDS) {
+            checkPanel("accumulate6x2", GateBlocks::accumulate6x2, 6, columns, 2 * LANES);
+            checkPanel("accumulate3x2", GateBlocks::accumulate3x2, 3, columns, 2 * LANES);
+        }
+    }
+
+    /** halfPanelRows (what panelRows runs with 16 vector registers), tested on every machine. */
+    @Test
+    void halfPanelRowsMatchesItsTwinForRowsOneToThirteen() {
+        for (int rows : ROWS) {
+            for (int columns : WITH_THOUSANDS) {
+                checkPanel("halfPanelRows", (w, weights, k, in, in0, inStride, out, out0, outStride) ->
+                        GateBlocks.halfPanelRows(w, weights, k, in, in0, inStride, rows, out, out0, outStride), rows, columns);
+            }
+        }
+    }
+
     @Test
     void panelRowsMatchesItsTwinForRowsOneToThirteen() {
         for (int rows : ROWS) {
@@ -101,6 +133,11 @@ class GateBlocksTwinTest {
     }
 
     private void checkPanel(String name, PanelTile tile, int rows, int columns) {
+        checkPanel(name, tile, rows, columns, PANEL_WIDTH);
+    }
+
+    /** The tile computes outputs [0, width) of each row: 4V for a panel, 2V for a half panel. */
+    private void checkPanel(String name, PanelTile tile, int rows, int columns, int width) {
         int weights = 3 + random.nextInt(13);
         float[] w = values(random, weights + columns * PANEL_WIDTH + 17);
         int in0 = 1 + random.nextInt(9);
@@ -116,7 +153,7 @@ class GateBlocksTwinTest {
         String where = name + " rows=" + rows + " K=" + columns + " (V=" + LANES + ", weights@" + weights + ", in0="
                 + in0 + "/" + inStride + ", out0=" + out0 + "/" + outStride + ")";
         for (int r = 0; r < rows; r++) {
-            for (int q = 0; q < PANEL_WIDTH; q++) {
+            for (int q = 0; q < width; q++) {
                 int at = out0 + r * outStride + q;
                 double sum = outBefore[at];
                 double magnitude = Math.abs(sum);
@@ -129,7 +166,7 @@ class GateBlocksTwinTest {
             }
         }
         boolean[] written = new boolean[out.length];
-        mark(written, out0, outStride, rows, PANEL_WIDTH);
+        mark(written, out0, outStride, rows, width);
         assertUntouched(outBefore, out, written, where + " out");
         assertUnchanged(wBefore, w, where + " weights");
         assertUnchanged(inBefore, in, where + " in");
