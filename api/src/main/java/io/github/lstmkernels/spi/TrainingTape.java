@@ -1,5 +1,8 @@
 package io.github.lstmkernels.spi;
 
+import io.github.lstmkernels.LstmGradients;
+import java.lang.foreign.MemorySegment;
+
 /**
  * What a backend keeps from a training forward pass for its backward pass (activations, states,
  * native workspaces) and the parameter-gradient accumulators it fills during the backward pass.
@@ -21,7 +24,7 @@ public abstract class TrainingTape implements AutoCloseable {
      * Hands the accumulated parameter gradients to the caller, in PyTorch's names and layouts:
      * {@code GradientSink.store} per tensor (it overwrites or adds, as the caller chose).
      */
-    protected abstract void exportGradients(io.github.lstmkernels.LstmGradients gradients);
+    protected abstract void exportGradients(LstmGradients gradients);
 
     /**
      * A buffer of {@code floats} float32 for the training walk (layer inputs, states, gradients),
@@ -29,8 +32,8 @@ public abstract class TrainingTape implements AutoCloseable {
      * used). Heap by default; a native backend returns memory of its own that it frees when the
      * buffer is replaced or the tape is closed, so that a training state's memory goes with it.
      */
-    protected java.lang.foreign.MemorySegment newBuffer(java.lang.foreign.MemorySegment replaced, long floats) {
-        return java.lang.foreign.MemorySegment.ofArray(new float[Math.toIntExact(floats)]);
+    protected MemorySegment newBuffer(MemorySegment replaced, long floats) {
+        return MemorySegment.ofArray(new float[Math.toIntExact(floats)]);
     }
 
     /** Frees native memory, if any. */

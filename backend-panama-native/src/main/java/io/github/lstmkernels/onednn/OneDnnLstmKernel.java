@@ -13,6 +13,7 @@ import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.util.Queue;
 import java.util.concurrent.ConcurrentLinkedQueue;
+import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.atomic.AtomicReferenceArray;
 
 /**
@@ -65,7 +66,7 @@ final class OneDnnLstmKernel extends AbstractLstmKernel {
     private final NativeWeights weights;
     /** The walk's buffers (between layers, sorted copies), off-heap so oneDNN reads them in place. */
     private final Arena buffersArena = Arena.ofShared();
-    private final java.util.concurrent.atomic.AtomicLong walkBufferBytes = new java.util.concurrent.atomic.AtomicLong();
+    private final AtomicLong walkBufferBytes = new AtomicLong();
 
     private final Object planLock = new Object();
     /** Most recently created first; replaced as a whole (copy on write), so lookups need no lock. */

@@ -26,8 +26,12 @@ final class Workers implements AutoCloseable {
 
     /** How long an idle worker spins before it parks: back-to-back calls find it awake. */
     static final long IDLE_SPIN_NANOS = 200_000;
-    /** Spins at a barrier before yielding the core: a partner may have been descheduled. */
-    private static final int SPINS_BEFORE_YIELD = 1 << 14;
+    /**
+     * Spins at a barrier before yielding the core (a few microseconds): a partner that is still
+     * computing arrives soon; one that has been descheduled (more runnable threads than cores)
+     * needs this core, and yielding to it costs little when nothing else is waiting.
+     */
+    private static final int SPINS_BEFORE_YIELD = 256;
 
     private final int threads;
     private final String name;

@@ -35,6 +35,13 @@ class SteadyStateAllocationTest {
         check(LstmConfig.builder(7, 37).projectionSize(11).numLayers(2).bidirectional(true).build());
     }
 
+    /** Every call split across two threads (threshold 0): the regions are reused, nothing per call. */
+    @Test
+    void splitCallsAllocateNothingOnceCompiled() {
+        LstmConfig config = LstmConfig.builder(7, 37).projectionSize(11).numLayers(2).bidirectional(true).build();
+        check(config, new SimdLstmKernel(config, LstmWeights.random(config, 7), 2, 0));
+    }
+
     @Test
     void lstmTrainingAllocatesNothingOnceCompiled() {
         checkTraining(LstmConfig.builder(7, 37).projectionSize(11).numLayers(2).bidirectional(true).build());
@@ -124,12 +131,16 @@ class SteadyStateAllocationTest {
     }
 
     private static void check(LstmConfig config) {
+        check(config, new SimdBackend().createKernel(config, LstmWeights.random(config, 7)));
+    }
+
+    private static void check(LstmConfig config, LstmKernel prepared) {
         var threads = (com.sun.management.ThreadMXBean) ManagementFactory.getThreadMXBean();
         boolean gru = config.cell() == CellType.GRU;
         int seqLen = 5;
         int batch = 5;
         int states = config.numLayers() * config.numDirections() * batch;
-        try (LstmKernel kernel = new SimdBackend().createKernel(config, LstmWeights.random(config, 7));
+        try (LstmKernel kernel = prepared;
              Arena arena = Arena.ofConfined()) {
             MemorySegment x = arena.allocate(4L * seqLen * batch * config.inputSize());
             MemorySegment y = arena.allocate(4L * seqLen * batch * config.numDirections() * config.outputSize());

@@ -21,7 +21,7 @@ import org.openjdk.jmh.annotations.State;
 import org.openjdk.jmh.annotations.TearDown;
 
 /**
- * Where a simd split starts to pay: small one-layer LSTMs (I = H, T = 20) at batch 1 and 4, run on
+ * Where a simd split starts to pay: one-layer LSTMs (I = H, T = 20) at batch 1, 4 and 16, run on
  * one thread and forced onto two ({@code lstm.simd.split.min=0}), so that the per-step work
  * {@code B·4H·H} at which two threads become faster than one can be read off. That crossing,
  * per thread, is the default of {@code lstm.simd.split.min}.
@@ -32,10 +32,10 @@ import org.openjdk.jmh.annotations.TearDown;
 public class SplitThresholdBenchmark {
     private static final int STEPS = 20;
 
-    @Param({"32", "48", "64", "96", "128"})
+    @Param({"64", "128", "256"})
     public int hidden;
 
-    @Param({"1", "4"})
+    @Param({"1", "4", "16"})
     public int batch;
 
     @Param({"1", "2"})
