@@ -73,7 +73,7 @@ public final class SimdBackend implements LstmBackend {
      * fewer threads (down to the calling thread alone). Measured with
      * {@code SplitThresholdBenchmark} (see the README).
      */
-    static final long MIN_STEP_FMAS_PER_PART = 131_072;
+    static final long MIN_STEP_FMAS_PER_PART = 8_192;
 
     /** {@code lstm.simd.split.min}, or {@link #MIN_STEP_FMAS_PER_PART}. */
     static long splitMinimum() {
