@@ -145,12 +145,12 @@ public final class BenchTool implements Callable<Integer> {
     static final class CompareCommand extends PassThrough {
         @Option(names = "--backends", paramLabel = "LIST", description = "Comma-separated backends (default: every available one).")
         String backends;
-        @Option(names = "--shapes", paramLabel = "LIST", description = "Comma-separated shape ids of DESIGN.md section 9 (default: a,b,c,d,e,f,g).")
+        @Option(names = "--shapes", paramLabel = "LIST", description = "Comma-separated shape ids of DESIGN.md section 9 (default: every shape).")
         String shapes;
         @Option(names = "--modes", paramLabel = "LIST", description = "sequence, step or both (default: sequence,step).")
         String modes;
-        @Option(names = "--onednn-threads", paramLabel = "N", description = "oneDNN's threads, or 'default' (default: 1).")
-        String onednnThreads;
+        @Option(names = "--threads", paramLabel = "1|all", description = "Threads of every backend (lstm.onednn.threads, lstm.simd.threads): 1, or every available processor (default: 1).")
+        String threads;
         @Option(names = "--iterations", paramLabel = "N", description = "JMH measurement iterations (default: 4).")
         Integer iterations;
         @Option(names = "--out", paramLabel = "DIR", description = "Where results go (default: results).")
@@ -161,7 +161,7 @@ public final class BenchTool implements Callable<Integer> {
             pass("--backends", backends);
             pass("--shapes", shapes);
             pass("--modes", modes);
-            pass("--onednn-threads", onednnThreads);
+            pass("--threads", threads);
             pass("--iterations", iterations);
             pass("--out", out != null ? out : home().resolve("results"));
             return Compare.run(all(), System.out);
