@@ -48,7 +48,12 @@ import org.openjdk.jmh.runner.options.VerboseMode;
 final class Compare {
     private static final ObjectMapper JSON = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
     /** Vector API code runs boxed until C2 has compiled it; on two busy cores that takes a second or two. */
-    private static final int WARMUP_ITERATIONS = 6;
+    /**
+     * 10 × 0.4 s: the Vector API runs hundreds of times slower until C2 has compiled it, and simd
+     * with two threads reached its steady state only after about 2.4 s of calls here (one thread:
+     * 1.6 s), the whole of the former 6 iterations.
+     */
+    private static final int WARMUP_ITERATIONS = 10;
 
     /** One measured (backend, shape, mode). */
     record Row(String backend, BenchShape shape, String mode, double medianMicros, double errorMicros,
