@@ -47,7 +47,6 @@ import org.openjdk.jmh.runner.options.VerboseMode;
  */
 final class Compare {
     private static final ObjectMapper JSON = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
-    /** Vector API code runs boxed until C2 has compiled it; on two busy cores that takes a second or two. */
     /**
      * 10 × 0.4 s: the Vector API runs hundreds of times slower until C2 has compiled it, and simd
      * with two threads reached its steady state only after about 2.4 s of calls here (one thread:
