@@ -6,6 +6,7 @@ import io.github.lstmkernels.LstmKernel;
 import io.github.lstmkernels.LstmProperties;
 import io.github.lstmkernels.LstmWeights;
 import io.github.lstmkernels.spi.Availability;
+import io.github.lstmkernels.spi.BackendProperties;
 import io.github.lstmkernels.spi.LstmBackend;
 import java.util.EnumSet;
 import java.util.Set;
@@ -57,18 +58,6 @@ public final class OneDnnBackend implements LstmBackend {
 
     /** {@code lstm.onednn.threads}, or 0 for oneDNN's own default. */
     static int threads() {
-        String value = System.getProperty(LstmProperties.ONEDNN_THREADS);
-        if (value == null || value.isBlank()) {
-            return 0;
-        }
-        try {
-            int n = Integer.parseInt(value.trim());
-            if (n < 1) {
-                throw new NumberFormatException();
-            }
-            return n;
-        } catch (NumberFormatException e) {
-            throw new IllegalArgumentException(LstmProperties.ONEDNN_THREADS + " must be a positive integer, got '" + value + "'");
-        }
+        return (int) Math.min(Integer.MAX_VALUE, BackendProperties.atLeast(LstmProperties.ONEDNN_THREADS, 1, 0));
     }
 }

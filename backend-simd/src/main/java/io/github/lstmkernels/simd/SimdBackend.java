@@ -6,6 +6,7 @@ import io.github.lstmkernels.LstmKernel;
 import io.github.lstmkernels.LstmProperties;
 import io.github.lstmkernels.LstmWeights;
 import io.github.lstmkernels.spi.Availability;
+import io.github.lstmkernels.spi.BackendProperties;
 import io.github.lstmkernels.spi.LstmBackend;
 import java.util.EnumSet;
 import java.util.Set;
@@ -77,35 +78,12 @@ public final class SimdBackend implements LstmBackend {
 
     /** {@code lstm.simd.split.min}, or {@link #MIN_STEP_FMAS_PER_PART}. */
     static long splitMinimum() {
-        String value = System.getProperty(LstmProperties.SIMD_SPLIT_MIN);
-        if (value == null || value.isBlank()) {
-            return MIN_STEP_FMAS_PER_PART;
-        }
-        try {
-            long n = Long.parseLong(value.trim());
-            if (n < 0) {
-                throw new NumberFormatException();
-            }
-            return n;
-        } catch (NumberFormatException e) {
-            throw new IllegalArgumentException(LstmProperties.SIMD_SPLIT_MIN + " must be a non-negative integer, got '" + value + "'");
-        }
+        return BackendProperties.atLeast(LstmProperties.SIMD_SPLIT_MIN, 0, MIN_STEP_FMAS_PER_PART);
     }
 
     /** {@code lstm.simd.threads}, or every available processor. */
     static int threads() {
-        String value = System.getProperty(LstmProperties.SIMD_THREADS);
-        if (value == null || value.isBlank()) {
-            return Runtime.getRuntime().availableProcessors();
-        }
-        try {
-            int n = Integer.parseInt(value.trim());
-            if (n < 1) {
-                throw new NumberFormatException();
-            }
-            return n;
-        } catch (NumberFormatException e) {
-            throw new IllegalArgumentException(LstmProperties.SIMD_THREADS + " must be a positive integer, got '" + value + "'");
-        }
+        return (int) Math.min(Integer.MAX_VALUE,
+                BackendProperties.atLeast(LstmProperties.SIMD_THREADS, 1, Runtime.getRuntime().availableProcessors()));
     }
 }

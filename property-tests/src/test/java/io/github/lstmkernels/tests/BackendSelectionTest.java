@@ -104,6 +104,13 @@ class BackendSelectionTest {
     }
 
     @Test
+    void aBadThreadCountMakesSimdUnavailableWithTheReason() throws Exception {
+        Result r = runProbe("simd", true, "-D" + LstmProperties.SIMD_THREADS + "=0");
+        assertEquals(3, r.exit, r.output);
+        assertTrue(r.output.contains("lstm.simd.threads must be a positive integer, got '0'"), r.output);
+    }
+
+    @Test
     void withoutTheVectorModuleSimdIsUnavailableAndSaysHowToFixIt() throws Exception {
         Result named = runProbe("simd", false);
         assertEquals(3, named.exit, named.output);
