@@ -80,7 +80,9 @@ final class SimdLstmKernel extends AbstractLstmKernel {
 
     SimdLstmKernel(LstmConfig config, LstmWeights weights, int threads, long minStepFmasPerPart) {
         super(SimdBackend.NAME, config);
-        this.workers = new Workers(threads, "lstm-simd");
+        // Every split is by blocks of units or by panels of gate rows (never more than blocks):
+        // threads beyond that would only ever wait.
+        this.workers = new Workers(Math.min(threads, WeightLayouts.ceilDiv(config.hiddenSize(), LANES)), "lstm-simd");
         this.minStepFmasPerPart = minStepFmasPerPart;
         // A kernel dropped without close still stops its (daemon) workers.
         WORKER_CLEANER.register(this, workers::close);
