@@ -12,14 +12,13 @@ import io.github.lstmkernels.LstmGradients;
 import io.github.lstmkernels.LstmKernel;
 import io.github.lstmkernels.LstmTraining;
 import io.github.lstmkernels.LstmWeights;
+import io.github.lstmkernels.testkit.TrainingCall;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.lang.management.ManagementFactory;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.Map;
-import java.util.SplittableRandom;
 import java.util.concurrent.CyclicBarrier;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
@@ -67,18 +66,18 @@ class OneDnnTrainingTest {
     @Test
     void closedTrainingAndClosedKernelRefuse() {
         LstmKernel kernel = new OneDnnBackend().createKernel(PROJECTED, LstmWeights.random(PROJECTED, 3));
-        Job job = Job.of(PROJECTED, 1);
+        TrainingCall job = TrainingCall.of(PROJECTED, 1);
         LstmTraining training = kernel.newTraining();
-        job.run(training, PROJECTED);
+        job.train(training, PROJECTED);
         long small = training.bytesFor(2, 1);
         long large = training.bytesFor(20, 8);
         assertTrue(small > 0 && large > small, "bytesFor " + small + ", " + large);
         training.close();
         training.close();
-        assertThrows(IllegalStateException.class, () -> job.run(training, PROJECTED));
+        assertThrows(IllegalStateException.class, () -> job.train(training, PROJECTED));
         LstmTraining second = kernel.newTraining();
         kernel.close();
-        assertThrows(IllegalStateException.class, () -> job.run(second, PROJECTED));
+        assertThrows(IllegalStateException.class, () -> job.train(second, PROJECTED));
         assertThrows(IllegalStateException.class, kernel::newTraining);
         second.close();
     }
@@ -92,90 +91,37 @@ class OneDnnTrainingTest {
     void trainingStatesLeaveNothingInTheKernel() {
         try (LstmKernel kernel = new OneDnnBackend().createKernel(GRU, LstmWeights.random(GRU, 5))) {
             OneDnnLstmKernel onednn = (OneDnnLstmKernel) kernel;
-            Job job = Job.of(GRU, 2);
+            TrainingCall job = TrainingCall.of(GRU, 2);
             long before = onednn.walkBufferBytes();
             for (int i = 0; i < 20; i++) {
                 try (LstmTraining training = kernel.newTraining()) {
-                    job.run(training, GRU);
+                    job.train(training, GRU);
                 }
             }
             assertEquals(before, onednn.walkBufferBytes(), "walk buffers the kernel holds for closed training states");
         }
     }
 
-    /** One thread's work: a shape, lengths, data and upstream gradients of its own. */
-    private record Job(int seqLen, int batch, int[] lengths, float[] x, float[] h0, float[] c0, float[] gradY,
-                       float[] gradHn, float[] gradCn) {
-        static Job of(LstmConfig config, int seed) {
-            SplittableRandom random = new SplittableRandom(seed);
-            int seqLen = 2 + random.nextInt(6);
-            int batch = 1 + random.nextInt(5);
-            int[] lengths = new int[batch];
-            for (int b = 0; b < batch; b++) {
-                lengths[b] = 1 + random.nextInt(seqLen);
-            }
-            lengths[random.nextInt(batch)] = seqLen;
-            boolean gru = config.cell() == CellType.GRU;
-            int states = config.numLayers() * config.numDirections() * batch;
-            int y = seqLen * batch * config.numDirections() * config.outputSize();
-            return new Job(seqLen, batch, lengths, values(random, seqLen * batch * config.inputSize()),
-                    values(random, states * config.outputSize()), gru ? null : values(random, states * config.hiddenSize()),
-                    values(random, y), values(random, states * config.outputSize()),
-                    gru ? null : values(random, states * config.hiddenSize()));
-        }
-
-        /** Output, final states and every gradient of a forward and a backward pass. */
-        List<float[]> run(LstmTraining training, LstmConfig config) {
-            boolean gru = config.cell() == CellType.GRU;
-            float[] y = new float[gradY.length];
-            float[] h = h0.clone();
-            float[] c = gru ? null : c0.clone();
-            float[] gradX = new float[x.length];
-            float[] gradH0 = new float[h0.length];
-            float[] gradC0 = gru ? null : new float[c0.length];
-            LstmGradients gradients = LstmGradients.overwriting(config);
-            training.forward(seqLen, batch, lengths, x, y, h, c);
-            training.backward(gradY, gradHn, gradCn, gradX, gradH0, gradC0, gradients);
-            List<float[]> all = new ArrayList<>(List.of(y, h, gradX, gradH0));
-            if (!gru) {
-                all.add(c);
-                all.add(gradC0);
-            }
-            for (Map.Entry<String, float[]> e : gradients.asMap().entrySet()) {
-                all.add(e.getValue());
-            }
-            return all;
-        }
-    }
-
-    private static float[] values(SplittableRandom random, int n) {
-        float[] v = new float[n];
-        for (int i = 0; i < n; i++) {
-            v[i] = (float) (random.nextDouble() * 2 - 1);
-        }
-        return v;
-    }
-
     private static void concurrent(LstmConfig config) throws Exception {
         int threads = 4;
         int rounds = 8;
         try (LstmKernel kernel = new OneDnnBackend().createKernel(config, LstmWeights.random(config, 11))) {
-            List<Job> jobs = new ArrayList<>();
+            List<TrainingCall> jobs = new ArrayList<>();
             for (int t = 0; t < threads; t++) {
-                jobs.add(Job.of(config, 100 + t));
+                jobs.add(TrainingCall.of(config, 100 + t));
             }
             // Started together, so the training plans (primitives, backward weights) are raced for.
             CyclicBarrier start = new CyclicBarrier(threads);
             ExecutorService pool = Executors.newFixedThreadPool(threads);
             try {
                 List<Future<List<float[]>>> results = new ArrayList<>();
-                for (Job job : jobs) {
+                for (TrainingCall job : jobs) {
                     results.add(pool.submit(() -> {
                         start.await();
                         try (LstmTraining training = kernel.newTraining()) {
-                            List<float[]> first = job.run(training, config);
+                            List<float[]> first = job.train(training, config);
                             for (int round = 1; round < rounds; round++) {
-                                List<float[]> again = job.run(training, config);
+                                List<float[]> again = job.train(training, config);
                                 for (int i = 0; i < first.size(); i++) {
                                     assertArrayEquals(first.get(i), again.get(i), "round " + round + ", tensor " + i);
                                 }
@@ -188,7 +134,7 @@ class OneDnnTrainingTest {
                     List<float[]> concurrent = results.get(t).get();
                     List<float[]> alone;
                     try (LstmTraining training = kernel.newTraining()) {
-                        alone = jobs.get(t).run(training, config);
+                        alone = jobs.get(t).train(training, config);
                     }
                     assertEquals(alone.size(), concurrent.size());
                     for (int i = 0; i < alone.size(); i++) {

@@ -5,14 +5,12 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 
 import io.github.lstmkernels.CellType;
 import io.github.lstmkernels.LstmConfig;
-import io.github.lstmkernels.LstmGradients;
 import io.github.lstmkernels.LstmKernel;
 import io.github.lstmkernels.LstmTraining;
 import io.github.lstmkernels.LstmWeights;
+import io.github.lstmkernels.testkit.TrainingCall;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.Map;
-import java.util.SplittableRandom;
 import java.util.concurrent.CyclicBarrier;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
@@ -38,68 +36,23 @@ class ConcurrentTrainingTest {
         check(LstmConfig.builder(6, 23).cell(CellType.GRU).numLayers(2).bidirectional(true).batchFirst(true).build());
     }
 
-    /** One thread's work: a shape, data and upstream gradients of its own. */
-    private record Job(int seqLen, int batch, int[] lengths, float[] x, float[] h0, float[] c0, float[] gradY,
-                       float[] gradHn, float[] gradCn) {
-        static Job of(LstmConfig config, int seed) {
-            SplittableRandom random = new SplittableRandom(seed);
-            int seqLen = 2 + random.nextInt(6);
-            int batch = 1 + random.nextInt(5);
-            int[] lengths = new int[batch];
-            for (int b = 0; b < batch; b++) {
-                lengths[b] = 1 + random.nextInt(seqLen);
-            }
-            lengths[random.nextInt(batch)] = seqLen;
-            boolean gru = config.cell() == CellType.GRU;
-            int states = config.numLayers() * config.numDirections() * batch;
-            int y = seqLen * batch * config.numDirections() * config.outputSize();
-            return new Job(seqLen, batch, lengths, values(random, seqLen * batch * config.inputSize()),
-                    values(random, states * config.outputSize()), gru ? null : values(random, states * config.hiddenSize()),
-                    values(random, y), values(random, states * config.outputSize()),
-                    gru ? null : values(random, states * config.hiddenSize()));
-        }
-
-        /** Output, final states and every gradient, from a forward and a backward pass. */
-        List<float[]> run(LstmTraining training, LstmConfig config) {
-            boolean gru = config.cell() == CellType.GRU;
-            float[] y = new float[gradY.length];
-            float[] h = h0.clone();
-            float[] c = gru ? null : c0.clone();
-            float[] gradX = new float[x.length];
-            float[] gradH0 = new float[h0.length];
-            float[] gradC0 = gru ? null : new float[c0.length];
-            LstmGradients gradients = LstmGradients.overwriting(config);
-            training.forward(seqLen, batch, lengths, x, y, h, c);
-            training.backward(gradY, gradHn, gradCn, gradX, gradH0, gradC0, gradients);
-            List<float[]> all = new ArrayList<>(List.of(y, h, gradX, gradH0));
-            if (!gru) {
-                all.add(c);
-                all.add(gradC0);
-            }
-            for (Map.Entry<String, float[]> e : gradients.asMap().entrySet()) {
-                all.add(e.getValue());
-            }
-            return all;
-        }
-    }
-
     private static void check(LstmConfig config) throws Exception {
         try (LstmKernel kernel = new SimdBackend().createKernel(config, LstmWeights.random(config, 11))) {
-            List<Job> jobs = new ArrayList<>();
+            List<TrainingCall> jobs = new ArrayList<>();
             for (int t = 0; t < THREADS; t++) {
-                jobs.add(Job.of(config, 100 + t));
+                jobs.add(TrainingCall.of(config, 100 + t));
             }
             CyclicBarrier start = new CyclicBarrier(THREADS);
             ExecutorService pool = Executors.newFixedThreadPool(THREADS);
             try {
                 List<Future<List<float[]>>> results = new ArrayList<>();
-                for (Job job : jobs) {
+                for (TrainingCall job : jobs) {
                     results.add(pool.submit(() -> {
                         start.await();
                         try (LstmTraining training = kernel.newTraining()) {
-                            List<float[]> first = job.run(training, config);
+                            List<float[]> first = job.train(training, config);
                             for (int round = 1; round < ROUNDS; round++) {
-                                List<float[]> again = job.run(training, config);
+                                List<float[]> again = job.train(training, config);
                                 for (int i = 0; i < first.size(); i++) {
                                     assertArrayEquals(first.get(i), again.get(i), "round " + round + ", tensor " + i);
                                 }
@@ -112,7 +65,7 @@ class ConcurrentTrainingTest {
                     List<float[]> concurrent = results.get(t).get();
                     List<float[]> alone;
                     try (LstmTraining training = kernel.newTraining()) {
-                        alone = jobs.get(t).run(training, config);
+                        alone = jobs.get(t).train(training, config);
                     }
                     assertEquals(alone.size(), concurrent.size());
                     for (int i = 0; i < alone.size(); i++) {
@@ -123,13 +76,5 @@ class ConcurrentTrainingTest {
                 pool.shutdownNow();
             }
         }
-    }
-
-    private static float[] values(SplittableRandom random, int n) {
-        float[] a = new float[n];
-        for (int i = 0; i < n; i++) {
-            a[i] = (float) (random.nextDouble() * 2 - 1);
-        }
-        return a;
     }
 }

@@ -5,13 +5,12 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.github.lstmkernels.CellType;
 import io.github.lstmkernels.LstmConfig;
-import io.github.lstmkernels.LstmGradients;
 import io.github.lstmkernels.LstmKernel;
 import io.github.lstmkernels.LstmTraining;
 import io.github.lstmkernels.LstmWeights;
+import io.github.lstmkernels.testkit.TrainingCall;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.Map;
 import java.util.SplittableRandom;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
@@ -120,9 +119,8 @@ class ThreadCountDeterminismTest {
         }
     }
 
-    /** One sequence call (inference, then training when the configuration allows it). */
-    private record Call(int seqLen, int batch, int[] lengths, float[] x, float[] h0, float[] c0, float[] gradY,
-                        float[] gradHn, float[] gradCn) {
+    /** One sequence call: inference, then training on the same tensors. */
+    private record Call(TrainingCall tensors) {
         static Call random(LstmConfig config, SplittableRandom random) {
             int seqLen = 1 + random.nextInt(7);
             int batch = random.nextInt(3) == 0 ? 1 : 1 + random.nextInt(9);
@@ -133,53 +131,24 @@ class ThreadCountDeterminismTest {
                     lengths[b] = 1 + random.nextInt(seqLen);
                 }
             }
-            boolean gru = config.cell() == CellType.GRU;
-            int states = config.numLayers() * config.numDirections() * batch;
-            int y = seqLen * batch * config.numDirections() * config.outputSize();
-            return new Call(seqLen, batch, lengths, values(random, seqLen * batch * config.inputSize()),
-                    values(random, states * config.outputSize()), gru ? null : values(random, states * config.hiddenSize()),
-                    values(random, y), values(random, states * config.outputSize()),
-                    gru ? null : values(random, states * config.hiddenSize()));
+            return new Call(TrainingCall.random(config, random, seqLen, batch, lengths));
         }
 
         List<float[]> run(LstmKernel kernel, LstmConfig config) {
+            TrainingCall call = tensors;
             boolean gru = config.cell() == CellType.GRU;
-            float[] y = new float[gradY.length];
-            float[] h = h0.clone();
-            float[] c = gru ? null : c0.clone();
-            kernel.sequence(seqLen, batch, lengths, x, y, h, c);
+            float[] y = new float[call.gradY().length];
+            float[] h = call.h0().clone();
+            float[] c = gru ? null : call.c0().clone();
+            kernel.sequence(call.seqLen(), call.batch(), call.lengths(), call.x(), y, h, c);
             List<float[]> all = new ArrayList<>(List.of(y, h));
             if (!gru) {
                 all.add(c);
             }
             try (LstmTraining training = kernel.newTraining()) {
-                float[] ty = new float[gradY.length];
-                float[] th = h0.clone();
-                float[] tc = gru ? null : c0.clone();
-                float[] gradX = new float[x.length];
-                float[] gradH0 = new float[h0.length];
-                float[] gradC0 = gru ? null : new float[c0.length];
-                LstmGradients gradients = LstmGradients.overwriting(config);
-                training.forward(seqLen, batch, lengths, x, ty, th, tc);
-                training.backward(gradY, gradHn, gradCn, gradX, gradH0, gradC0, gradients);
-                all.addAll(List.of(ty, th, gradX, gradH0));
-                if (!gru) {
-                    all.add(tc);
-                    all.add(gradC0);
-                }
-                for (Map.Entry<String, float[]> e : gradients.asMap().entrySet()) {
-                    all.add(e.getValue());
-                }
+                all.addAll(call.train(training, config));
             }
             return all;
         }
-    }
-
-    private static float[] values(SplittableRandom random, int n) {
-        float[] v = new float[n];
-        for (int i = 0; i < n; i++) {
-            v[i] = (float) (random.nextDouble() * 2 - 1);
-        }
-        return v;
     }
 }
