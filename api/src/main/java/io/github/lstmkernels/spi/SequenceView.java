@@ -68,6 +68,11 @@ public final class SequenceView {
 
     /** Copies {@code src[at .. at + width)} into row (t, b). */
     public void write(int t, int b, float[] src, int at, int width) {
-        MemorySegment.copy(src, at, data, FLOAT, row(t, b) * Float.BYTES, width);
+        write(t, b, src, at, 0, width);
+    }
+
+    /** Copies {@code src[at .. at + width)} into row (t, b) from its element {@code offset} on (a part of the row). */
+    public void write(int t, int b, float[] src, int at, int offset, int width) {
+        MemorySegment.copy(src, at, data, FLOAT, (row(t, b) + offset) * Float.BYTES, width);
     }
 }

@@ -18,8 +18,9 @@ import java.util.Arrays;
  * The LSTM (with or without projection) and the GRU on the Vector API, one {@link LayerPass} (one
  * direction of one layer, a run of steps, the active batch rows) at a time:
  * <ol>
- *   <li>the input projection of every step at once, {@code bias + x·W_ih} for all steps × rows,
- *       one GEMM ({@link GateBlocks#gemm}) into gate rows {@code [H/V][G][V]} (G = 4 or 3);</li>
+ *   <li>the input projection {@code bias + x·W_ih} of a few steps at once (as many as keep their
+ *       gate rows in cache), one GEMM over steps × rows ({@link GateBlocks#panelRows}) into gate
+ *       rows {@code [H/V][G][V]} (G = 4 or 3);</li>
  *   <li>then per step ({@link #recurrentStep}) the recurrent product {@code h·W_hh}, block of V units
  *       by block, each block followed at once by the fused cell while its sums are still in L1
  *       ({@link GateBlocks#cells}, {@link GateBlocks#gruCells}; the GRU's n gate keeps its
@@ -70,6 +71,8 @@ final class SimdLstmKernel extends AbstractLstmKernel {
     /** LSTM with projection: {@code weight_hr [P, H]} in panels of output units. */
     private final float[][] projections;
     private static final Cleaner WORKER_CLEANER = Cleaner.create();
+    /** Gate-row floats projected ahead of the steps that use them: 128 KiB, well inside any L2. */
+    private static final int PROJECTION_CHUNK_FLOATS = 32 * 1024;
     private final ThreadLocal<Workspace> workspaces = ThreadLocal.withInitial(Workspace::new);
     /** The threads a segment is split across ({@code lstm.simd.threads}); the caller is one of them. */
     private final Workers workers;
@@ -182,15 +185,16 @@ final class SimdLstmKernel extends AbstractLstmKernel {
 
     /**
      * One segment as a parallel region. Part p owns a contiguous range of blocks of units: it
-     * computes their input projection for every step (for the GRU, whose gate row packs 3 gates a
-     * block, a range of panels, followed by a barrier), then per step their recurrent sums and
-     * cells, meeting the other parts at a barrier once the step's h is complete (twice with
+     * computes their input projection a chunk of steps ahead ({@link #projectionChunk}; for the
+     * GRU, whose gate row packs 3 gates a block, a range of panels, followed by a barrier), and per
+     * step their recurrent sums and cells, meeting the other parts at a barrier once the step's h is complete (twice with
      * projection: m, then h' = W_hr·m by ranges of output panels). Each output element is summed by
      * one part in the same order whatever the number of parts, so results are bit-identical for
-     * every thread count. Part 0, the calling thread, is the only one touching the caller's
-     * tensors (it writes step i's output while the others compute step i + 1 from the same,
-     * read-only, h) and records whole rows of h for training; the other parts record their own
-     * columns of c (GRU: of hn).
+     * every thread count. Step i's output is written during step i + 1, from the then read-only h:
+     * each part writes the columns it computed, so that no part has a step's copy on top of its
+     * share; when the output is confined to the calling thread (a confined arena), part 0 writes
+     * it all. Part 0 alone reads and writes the other caller tensors and records whole rows of h
+     * for training; the other parts record their own columns of c (GRU: of hn).
      */
     private void segmentPart(Segment segment, int part, int parts) {
         LayerPass pass = segment.pass;
@@ -204,22 +208,31 @@ final class SimdLstmKernel extends AbstractLstmKernel {
         int panels = gateWidth / PANEL_WIDTH;
         int p0 = gru ? panels * part / parts : b0;
         int p1 = gru ? panels * (part + 1) / parts : b1;
-        inputProjection(ws, index, segment.inSize, p0, p1, steps * rows);
-        if (gru) {
-            workers.await(parts);
+        int outPanels = hStride / PANEL_WIDTH;
+        // The columns of h this part writes out: what it computed, or all of them for part 0 alone.
+        int from = 0;
+        int to = part == 0 ? hout : 0;
+        if (segment.sharedOutput) {
+            from = Math.min(hout, projected ? outPanels * part / parts * PANEL_WIDTH : b0 * LANES);
+            to = Math.min(hout, projected ? outPanels * (part + 1) / parts * PANEL_WIDTH : b1 * LANES);
         }
+        int chunk = projectionChunk(rows);
         float[] scratch = ws.scratch[part];
         float[] h = ws.h;
         float[] hNext = ws.hNext;
         for (int i = 0; i < steps; i++) {
+            if (i % chunk == 0) {
+                inputProjection(ws, index, segment.inSize, p0, p1, i * rows, Math.min(chunk, steps - i) * rows);
+                if (gru) {
+                    workers.await(parts);
+                }
+            }
             int row = segment.record + i * rows;
-            if (part == 0) {
-                if (tape != null) {
-                    System.arraycopy(h, 0, tape.hPrevRecord[index], row * hStride, rows * hStride);
-                }
-                if (i > 0) {
-                    writeOutput(pass, i - 1, rows, h);
-                }
+            if (part == 0 && tape != null) {
+                System.arraycopy(h, 0, tape.hPrevRecord[index], row * hStride, rows * hStride);
+            }
+            if (i > 0) {
+                writeOutput(pass, i - 1, rows, h, from, to);
             }
             if (tape != null && !gru) {
                 recordColumns(ws.c, tape.stateRecord[index], row, rows, b0, b1);
@@ -230,7 +243,6 @@ final class SimdLstmKernel extends AbstractLstmKernel {
             }
             if (projected) {
                 workers.await(parts);
-                int outPanels = hStride / PANEL_WIDTH;
                 project(ws, index, outPanels * part / parts, outPanels * (part + 1) / parts, rows, hNext);
             }
             workers.await(parts);
@@ -238,22 +250,30 @@ final class SimdLstmKernel extends AbstractLstmKernel {
             hNext = h;
             h = newest;
         }
-        if (part == 0) {
-            writeOutput(pass, steps - 1, rows, h);
-        }
+        writeOutput(pass, steps - 1, rows, h, from, to);
     }
 
-    /** Gate rows {@code [0, gateRows)}, panels {@code [p0, p1)}: bias + x·W_ih. */
-    private void inputProjection(Workspace ws, int index, int inSize, int p0, int p1, int gateRows) {
+    /**
+     * Steps whose input projection is computed together, just before the first of them: few enough
+     * that their gate rows ({@link #PROJECTION_CHUNK_FLOATS}) are still in cache when the steps
+     * add their recurrent sums to them. Projecting every step at once left the rows of a long
+     * segment in L3 (d: 50 steps × 128 KiB); one step at a time was 3–4 % faster on d.
+     */
+    private int projectionChunk(int rows) {
+        return Math.max(1, PROJECTION_CHUNK_FLOATS / (rows * gateWidth));
+    }
+
+    /** Gate rows {@code [first, first + count)}, panels {@code [p0, p1)}: bias + x·W_ih. */
+    private void inputProjection(Workspace ws, int index, int inSize, int p0, int p1, int first, int count) {
         float[] bias = biases[index];
         float[] w = inputWeights[index];
         int width = (p1 - p0) * PANEL_WIDTH;
-        for (int r = 0; r < gateRows; r++) {
+        for (int r = first; r < first + count; r++) {
             System.arraycopy(bias, p0 * PANEL_WIDTH, ws.gates, r * gateWidth + p0 * PANEL_WIDTH, width);
         }
         for (int p = p0; p < p1; p++) {
-            GateBlocks.panelRows(w, p * inSize * PANEL_WIDTH, inSize, ws.input, 0, inSize, gateRows, ws.gates,
-                    p * PANEL_WIDTH, gateWidth);
+            GateBlocks.panelRows(w, p * inSize * PANEL_WIDTH, inSize, ws.input, first * inSize, inSize, count, ws.gates,
+                    first * gateWidth + p * PANEL_WIDTH, gateWidth);
         }
     }
 
@@ -317,12 +337,19 @@ final class SimdLstmKernel extends AbstractLstmKernel {
         }
     }
 
-    private void writeOutput(LayerPass pass, int step, int rows, float[] h) {
+    /** Columns {@code [from, to)} of every row of step {@code step}'s h into the output. */
+    private void writeOutput(LayerPass pass, int step, int rows, float[] h, int from, int to) {
+        if (to <= from) {
+            return;
+        }
         int t = pass.time(step);
         for (int b = 0; b < rows; b++) {
-            pass.output().write(t, b, h, b * hStride, hout);
+            pass.output().write(t, b, h, b * hStride + from, from, to - from);
         }
     }
+
+    /** Never started: memory it may access is not confined to the calling thread. */
+    private static final Thread NOT_THE_CALLER = new Thread(() -> { });
 
     /**
      * The region object of a calling thread's segments, reused call after call (no allocation per
@@ -336,6 +363,8 @@ final class SimdLstmKernel extends AbstractLstmKernel {
         int index;
         int inSize;
         int record;
+        /** Whether threads other than the caller may write the output (it is not confined to the caller). */
+        boolean sharedOutput;
 
         Segment(Workspace ws) {
             this.ws = ws;
@@ -348,6 +377,7 @@ final class SimdLstmKernel extends AbstractLstmKernel {
             this.inSize = inSize;
             SimdTape tape = (SimdTape) pass.tape();
             this.record = tape == null ? 0 : pass.firstStep() * tape.batch;
+            this.sharedOutput = pass.output().data().isAccessibleBy(NOT_THE_CALLER);
         }
 
         void end() {

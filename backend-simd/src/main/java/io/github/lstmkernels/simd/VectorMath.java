@@ -49,6 +49,8 @@ final class VectorMath {
      * vector crossing a method boundary, boxed whenever C2 declines to inline it (it did, in the
      * GRU's epilogue, once tanhInPlace had inlined sigmoidInPlace).
      */
+    private static final FloatVector EXP_MIN_V = FloatVector.broadcast(SPECIES, EXP_MIN);
+    private static final FloatVector EXP_MAX_V = FloatVector.broadcast(SPECIES, EXP_MAX);
     private static final FloatVector MINUS_LN2_HI = FloatVector.broadcast(SPECIES, -LN2_HI);
     private static final FloatVector MINUS_LN2_LO = FloatVector.broadcast(SPECIES, -LN2_LO);
     /** e^r's polynomial from r² on: the minimax coefficients of Cephes' expf (the first two are scalars in the code). */
@@ -80,8 +82,13 @@ final class VectorMath {
         int first = from + row * stride;
         for (int at = first; at < first + count; at += LANES) {
             FloatVector x = FloatVector.fromArray(SPECIES, a, at).neg();
-            FloatVector clamped = x.max(EXP_MIN).min(EXP_MAX);
-            FloatVector n = clamped.mul(LOG2E).add(ROUNDER).sub(ROUNDER);
+            // Compare and blend, not max/min: Java's max and min also order −0 below +0 and
+            // propagate NaN, three more instructions each. NaN fails both comparisons and stays.
+            FloatVector clamped = x.blend(EXP_MIN_V, x.compare(VectorOperators.LT, EXP_MIN_V));
+            clamped = clamped.blend(EXP_MAX_V, clamped.compare(VectorOperators.GT, EXP_MAX_V));
+            // Adding 1.5·2^23 rounds to the integer n and leaves 0x4B400000 + n in the bits.
+            FloatVector shifted = clamped.mul(LOG2E).add(ROUNDER);
+            FloatVector n = shifted.sub(ROUNDER);
             FloatVector r = n.fma(MINUS_LN2_HI, clamped);
             r = n.fma(MINUS_LN2_LO, r);
             FloatVector p = r.fma(1.9875691500e-4f, 1.3981999507e-3f);
@@ -90,9 +97,11 @@ final class VectorMath {
             p = p.fma(r, EXP_P4);
             p = p.fma(r, EXP_P5);
             p = p.mul(r.mul(r)).add(r).add(one);
-            IntVector exponent = ((IntVector) n.convert(VectorOperators.F2I, 0)).add(127).lanewise(VectorOperators.LSHL, 23);
-            // The clamp bounds e^-x to [1.2e-38, 3.4e38]: σ then rounds to 1 above and is below
-            // 3e-39 under, with no special case. NaN passes the clamp (max/min keep NaN) and stays NaN.
+            // 2^n from those bits: + 127 and shifted left by 23, their low 9 bits, n + 127 in [1, 255],
+            // become the exponent field (no float-to-int conversion, which Java's semantics make
+            // cost a range check). The clamp bounds e^-x to [1.2e-38, 3.4e38]: σ then rounds to 1
+            // above and is below 3e-39 under, with no special case; NaN stays NaN.
+            IntVector exponent = shifted.add(127f).reinterpretAsInts().lanewise(VectorOperators.LSHL, 23);
             FloatVector e = p.mul(exponent.reinterpretAsFloats());
             one.div(e.add(one)).intoArray(a, at);
         }

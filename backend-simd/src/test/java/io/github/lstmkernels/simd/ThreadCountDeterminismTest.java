@@ -9,6 +9,9 @@ import io.github.lstmkernels.LstmKernel;
 import io.github.lstmkernels.LstmTraining;
 import io.github.lstmkernels.LstmWeights;
 import io.github.lstmkernels.testkit.TrainingCall;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.SplittableRandom;
@@ -92,6 +95,46 @@ class ThreadCountDeterminismTest {
             }
         } finally {
             pool.shutdownNow();
+        }
+    }
+
+    /**
+     * Tensors in a confined arena: the workers may not touch them, so the calling thread writes
+     * every column of the output itself; same bits as heap tensors on one thread.
+     */
+    @Test
+    void confinedTensorsOnASplitKernel() {
+        List<LstmConfig> configs = List.of(
+                LstmConfig.builder(12, 70).numLayers(2).bidirectional(true).build(),
+                LstmConfig.builder(12, 70).projectionSize(40).build(),
+                LstmConfig.builder(12, 70).cell(CellType.GRU).batchFirst(true).build());
+        for (LstmConfig config : configs) {
+            LstmWeights weights = LstmWeights.random(config, 11);
+            TrainingCall call = TrainingCall.random(config, new SplittableRandom(5), 6, 7, null);
+            boolean gru = config.cell() == CellType.GRU;
+            float[] y = new float[call.gradY().length];
+            float[] h = call.h0().clone();
+            float[] c = gru ? null : call.c0().clone();
+            try (SimdLstmKernel one = new SimdLstmKernel(config, weights, 1, 0)) {
+                one.sequence(call.seqLen(), call.batch(), null, call.x(), y, h, c);
+            }
+            try (SimdLstmKernel many = new SimdLstmKernel(config, weights, 3, 0);
+                 Arena arena = Arena.ofConfined()) {
+                MemorySegment x = arena.allocateFrom(ValueLayout.JAVA_FLOAT, call.x());
+                MemorySegment ySegment = arena.allocate(4L * y.length);
+                MemorySegment hSegment = arena.allocateFrom(ValueLayout.JAVA_FLOAT, call.h0());
+                MemorySegment cSegment = gru ? null : arena.allocateFrom(ValueLayout.JAVA_FLOAT, call.c0());
+                if (gru) {
+                    many.sequence(call.seqLen(), call.batch(), x, ySegment, hSegment);
+                } else {
+                    many.sequence(call.seqLen(), call.batch(), x, ySegment, hSegment, cSegment);
+                }
+                assertArrayEquals(y, ySegment.toArray(ValueLayout.JAVA_FLOAT), "output: " + config);
+                assertArrayEquals(h, hSegment.toArray(ValueLayout.JAVA_FLOAT), "h_n: " + config);
+                if (!gru) {
+                    assertArrayEquals(c, cSegment.toArray(ValueLayout.JAVA_FLOAT), "c_n: " + config);
+                }
+            }
         }
     }
 
