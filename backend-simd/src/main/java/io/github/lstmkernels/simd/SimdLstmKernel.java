@@ -71,8 +71,13 @@ final class SimdLstmKernel extends AbstractLstmKernel {
     /** LSTM with projection: {@code weight_hr [P, H]} in panels of output units. */
     private final float[][] projections;
     private static final Cleaner WORKER_CLEANER = Cleaner.create();
-    /** Gate-row floats projected ahead of the steps that use them: 128 KiB, well inside any L2. */
-    private static final int PROJECTION_CHUNK_FLOATS = 32 * 1024;
+    /**
+     * Gate-row floats a segment may project ahead of its steps: 512 KiB, half of this project's
+     * machine's L2 per core; a longer segment goes in chunks of a quarter of that.
+     */
+    private static final long PROJECTION_AHEAD_FLOATS = 128 * 1024;
+    /** Rows a chunk of the input projection has at least (W_ih panels fetched per row tile). */
+    private static final int PROJECTION_MIN_ROWS = 32;
     private final ThreadLocal<Workspace> workspaces = ThreadLocal.withInitial(Workspace::new);
     /** The threads a segment is split across ({@code lstm.simd.threads}); the caller is one of them. */
     private final Workers workers;
@@ -216,7 +221,7 @@ final class SimdLstmKernel extends AbstractLstmKernel {
             from = Math.min(hout, projected ? outPanels * part / parts * PANEL_WIDTH : b0 * LANES);
             to = Math.min(hout, projected ? outPanels * (part + 1) / parts * PANEL_WIDTH : b1 * LANES);
         }
-        int chunk = projectionChunk(rows);
+        int chunk = projectionChunk(steps, rows);
         float[] scratch = ws.scratch[part];
         float[] h = ws.h;
         float[] hNext = ws.hNext;
@@ -254,13 +259,20 @@ final class SimdLstmKernel extends AbstractLstmKernel {
     }
 
     /**
-     * Steps whose input projection is computed together, just before the first of them: few enough
-     * that their gate rows ({@link #PROJECTION_CHUNK_FLOATS}) are still in cache when the steps
-     * add their recurrent sums to them. Projecting every step at once left the rows of a long
-     * segment in L3 (d: 50 steps × 128 KiB); one step at a time was 3–4 % faster on d.
+     * Steps whose input projection is computed together, just before the first of them. A segment
+     * whose gate rows fit in {@link #PROJECTION_AHEAD_FLOATS} is projected at once (W_ih streams
+     * once); a longer one a chunk at a time, so that the rows are still in cache when the steps
+     * add their recurrent sums to them (projecting d's 50 steps × 128 KiB at once left them in
+     * L3: one step at a time was 6 % faster), each chunk at least {@link #PROJECTION_MIN_ROWS}
+     * rows, so that every panel of W_ih fetched serves several row tiles.
      */
-    private int projectionChunk(int rows) {
-        return Math.max(1, PROJECTION_CHUNK_FLOATS / (rows * gateWidth));
+    private int projectionChunk(int steps, int rows) {
+        long rowFloats = (long) rows * gateWidth;
+        if (steps * rowFloats <= PROJECTION_AHEAD_FLOATS) {
+            return steps;
+        }
+        int fitting = (int) Math.max(1, PROJECTION_AHEAD_FLOATS / 4 / rowFloats);
+        return Math.max(fitting, WeightLayouts.ceilDiv(PROJECTION_MIN_ROWS, rows));
     }
 
     /** Gate rows {@code [first, first + count)}, panels {@code [p0, p1)}: bias + x·W_ih. */
