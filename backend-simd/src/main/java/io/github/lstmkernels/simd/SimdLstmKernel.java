@@ -266,7 +266,7 @@ final class SimdLstmKernel extends AbstractLstmKernel {
      * L3: one step at a time was 6 % faster), each chunk at least {@link #PROJECTION_MIN_ROWS}
      * rows, so that every panel of W_ih fetched serves several row tiles.
      */
-    private int projectionChunk(int steps, int rows) {
+    int projectionChunk(int steps, int rows) {
         long rowFloats = (long) rows * gateWidth;
         if (steps * rowFloats <= PROJECTION_AHEAD_FLOATS) {
             return steps;

@@ -13,6 +13,7 @@ import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import java.util.SplittableRandom;
 import java.util.concurrent.ExecutorService;
@@ -133,6 +134,56 @@ class ThreadCountDeterminismTest {
                 assertArrayEquals(h, hSegment.toArray(ValueLayout.JAVA_FLOAT), "h_n: " + config);
                 if (!gru) {
                     assertArrayEquals(c, cSegment.toArray(ValueLayout.JAVA_FLOAT), "c_n: " + config);
+                }
+            }
+        }
+    }
+
+    /**
+     * A segment too long to project at once is projected a chunk of steps ahead (the GRU with a
+     * barrier per chunk): on 1 and 3 threads its outputs and states equal, bit for bit, the same
+     * steps called one at a time (one-step segments, never chunked).
+     */
+    @Test
+    void chunkedProjectionEqualsStepByStep() {
+        int seqLen = 30;
+        int batch = 24;
+        List<LstmConfig> configs = List.of(
+                LstmConfig.builder(20, 64).build(),
+                LstmConfig.builder(20, 64).numLayers(2).projectionSize(24).build(),
+                LstmConfig.builder(20, 64).cell(CellType.GRU).build());
+        for (LstmConfig config : configs) {
+            LstmWeights weights = LstmWeights.random(config, 13);
+            boolean gru = config.cell() == CellType.GRU;
+            SplittableRandom random = new SplittableRandom(17);
+            float[] x = new float[seqLen * batch * config.inputSize()];
+            for (int i = 0; i < x.length; i++) {
+                x[i] = (float) (random.nextDouble() * 2 - 1);
+            }
+            int states = config.numLayers() * batch;
+            float[] hStep = new float[states * config.outputSize()];
+            float[] cStep = gru ? null : new float[states * config.hiddenSize()];
+            float[] yStep = new float[seqLen * batch * config.outputSize()];
+            try (SimdLstmKernel one = new SimdLstmKernel(config, weights, 1, 0)) {
+                assertTrue(one.projectionChunk(seqLen, batch) < seqLen, "the sequence is projected in chunks: " + config);
+                float[] out = new float[batch * config.outputSize()];
+                for (int t = 0; t < seqLen; t++) {
+                    float[] xt = Arrays.copyOfRange(x, t * batch * config.inputSize(), (t + 1) * batch * config.inputSize());
+                    one.step(batch, xt, out, hStep, cStep);
+                    System.arraycopy(out, 0, yStep, t * out.length, out.length);
+                }
+            }
+            for (int threads : new int[] {1, 3}) {
+                float[] y = new float[yStep.length];
+                float[] h = new float[hStep.length];
+                float[] c = gru ? null : new float[cStep.length];
+                try (SimdLstmKernel kernel = new SimdLstmKernel(config, weights, threads, 0)) {
+                    kernel.sequence(seqLen, batch, null, x, y, h, c);
+                }
+                assertArrayEquals(yStep, y, threads + " threads, output: " + config);
+                assertArrayEquals(hStep, h, threads + " threads, h_n: " + config);
+                if (!gru) {
+                    assertArrayEquals(cStep, c, threads + " threads, c_n: " + config);
                 }
             }
         }
