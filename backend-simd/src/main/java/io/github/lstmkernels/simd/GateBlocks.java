@@ -16,7 +16,7 @@ import jdk.incubator.vector.VectorSpecies;
  * side by side (LSTM i, f, g, o; GRU r, z, n). The row is padded to whole panels (below).
  *
  * <p><b>Panels: one GEMM micro-kernel.</b> Every plain matrix product of the backend — the input
- * projection {@code x·W_ih} of all steps, the LSTM's recurrent {@code h·W_hh}, the LSTMP
+ * projection {@code x·W_ih} of a chunk of steps, the LSTM's recurrent {@code h·W_hh}, the LSTMP
  * projection {@code W_hr·m} — adds {@code in · W} to an output row made of vectors, 4 vectors
  * (a "panel", 4V outputs) at a time. A weight matrix is packed {@code [panels][K][4][V]}
  * ({@link #packPanels}): per input column, the weights of a panel's 4 output vectors side by side.

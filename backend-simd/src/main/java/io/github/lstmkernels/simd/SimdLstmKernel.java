@@ -192,10 +192,10 @@ final class SimdLstmKernel extends AbstractLstmKernel {
      * One segment as a parallel region. Part p owns a contiguous range of blocks of units: it
      * computes their input projection a chunk of steps ahead ({@link #projectionChunk}; for the
      * GRU, whose gate row packs 3 gates a block, a range of panels, followed by a barrier), and per
-     * step their recurrent sums and cells, meeting the other parts at a barrier once the step's h is complete (twice with
-     * projection: m, then h' = W_hr·m by ranges of output panels). Each output element is summed by
-     * one part in the same order whatever the number of parts, so results are bit-identical for
-     * every thread count. Step i's output is written during step i + 1, from the then read-only h:
+     * step their recurrent sums and cells, meeting the other parts at a barrier once the step's h
+     * is complete (twice with projection: m, then h' = W_hr·m by ranges of output panels). Each
+     * output element is summed by one part in the same order whatever the number of parts, so
+     * results are bit-identical for every thread count. Step i's output is written during step i + 1, from the then read-only h:
      * each part writes the columns it computed, so that no part has a step's copy on top of its
      * share; when the output is confined to the calling thread (a confined arena), part 0 writes
      * it all. Part 0 alone reads and writes the other caller tensors and records whole rows of h
