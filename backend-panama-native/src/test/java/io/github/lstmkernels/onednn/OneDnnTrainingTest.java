@@ -1,6 +1,5 @@
 package io.github.lstmkernels.onednn;
 
-import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -12,17 +11,13 @@ import io.github.lstmkernels.LstmGradients;
 import io.github.lstmkernels.LstmKernel;
 import io.github.lstmkernels.LstmTraining;
 import io.github.lstmkernels.LstmWeights;
+import io.github.lstmkernels.testkit.ConcurrentTraining;
 import io.github.lstmkernels.testkit.TrainingCall;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.lang.management.ManagementFactory;
-import java.util.ArrayList;
 import java.util.List;
-import java.util.concurrent.CyclicBarrier;
-import java.util.concurrent.ExecutorService;
-import java.util.concurrent.Executors;
-import java.util.concurrent.Future;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
@@ -102,48 +97,10 @@ class OneDnnTrainingTest {
         }
     }
 
+    /** Four threads, each with its own tape, started together (the training plans are raced for). */
     private static void concurrent(LstmConfig config) throws Exception {
-        int threads = 4;
-        int rounds = 8;
         try (LstmKernel kernel = new OneDnnBackend().createKernel(config, LstmWeights.random(config, 11))) {
-            List<TrainingCall> jobs = new ArrayList<>();
-            for (int t = 0; t < threads; t++) {
-                jobs.add(TrainingCall.of(config, 100 + t));
-            }
-            // Started together, so the training plans (primitives, backward weights) are raced for.
-            CyclicBarrier start = new CyclicBarrier(threads);
-            ExecutorService pool = Executors.newFixedThreadPool(threads);
-            try {
-                List<Future<List<float[]>>> results = new ArrayList<>();
-                for (TrainingCall job : jobs) {
-                    results.add(pool.submit(() -> {
-                        start.await();
-                        try (LstmTraining training = kernel.newTraining()) {
-                            List<float[]> first = job.train(training, config);
-                            for (int round = 1; round < rounds; round++) {
-                                List<float[]> again = job.train(training, config);
-                                for (int i = 0; i < first.size(); i++) {
-                                    assertArrayEquals(first.get(i), again.get(i), "round " + round + ", tensor " + i);
-                                }
-                            }
-                            return first;
-                        }
-                    }));
-                }
-                for (int t = 0; t < threads; t++) {
-                    List<float[]> concurrent = results.get(t).get();
-                    List<float[]> alone;
-                    try (LstmTraining training = kernel.newTraining()) {
-                        alone = jobs.get(t).train(training, config);
-                    }
-                    assertEquals(alone.size(), concurrent.size());
-                    for (int i = 0; i < alone.size(); i++) {
-                        assertArrayEquals(alone.get(i), concurrent.get(i), "thread " + t + ", tensor " + i);
-                    }
-                }
-            } finally {
-                pool.shutdownNow();
-            }
+            assertEquals(List.of(), ConcurrentTraining.differences(kernel, config, 4, 8));
         }
     }
 
