@@ -45,7 +45,8 @@ import java.util.Arrays;
  * backward's steps and weight side — runs as a parallel region on {@link Workers} (the calling
  * thread and up to {@code lstm.simd.threads − 1} workers of the kernel), split by ranges of blocks
  * of units or of panels, never by rows or by the summed dimension: each element is summed by one
- * thread in one order, so the bits do not depend on the thread count.
+ * thread in one order, so the bits do not depend on the thread count. An LSTM part that reaches a
+ * barrier first projects its next input rows while it waits ({@link #awaitProjecting}).
  */
 final class SimdLstmKernel extends AbstractLstmKernel {
     private final boolean gru;
@@ -78,6 +79,8 @@ final class SimdLstmKernel extends AbstractLstmKernel {
     private static final long PROJECTION_AHEAD_FLOATS = 128 * 1024;
     /** Rows a chunk of the input projection has at least (W_ih panels fetched per row tile). */
     private static final int PROJECTION_MIN_ROWS = 32;
+    /** Multiply-adds per panel of a unit of input projection (a few microseconds: see {@link #projectionUnit}). */
+    private static final long FILL_UNIT_FMAS = 1 << 19;
     private final ThreadLocal<Workspace> workspaces = ThreadLocal.withInitial(Workspace::new);
     /** The threads a segment is split across ({@code lstm.simd.threads}); the caller is one of them. */
     private final Workers workers;
@@ -193,9 +196,11 @@ final class SimdLstmKernel extends AbstractLstmKernel {
      * computes their input projection a chunk of steps ahead ({@link #projectionChunk}; for the
      * GRU, whose gate row packs 3 gates a block, a range of panels, followed by a barrier), and per
      * step their recurrent sums and cells, meeting the other parts at a barrier once the step's h
-     * is complete (twice with projection: m, then h' = W_hr·m by ranges of output panels). Each
-     * output element is summed by one part in the same order whatever the number of parts, so
-     * results are bit-identical for every thread count. Step i's output is written during step i + 1, from the then read-only h:
+     * is complete (twice with projection: m, then h' = W_hr·m by ranges of output panels); an LSTM
+     * part waiting there projects its rows of the next steps meanwhile, in fixed units
+     * ({@link #ProjectionCursor}). Each output element is summed by one part in the same order
+     * whatever the number of parts and however far it projected ahead, so results are
+     * bit-identical for every thread count. Step i's output is written during step i + 1, from the then read-only h:
      * each part writes the columns it computed, so that no part has a step's copy on top of its
      * share; when the output is confined to the calling thread (a confined arena), part 0 writes
      * it all. Part 0 alone reads and writes the other caller tensors and records whole rows of h
@@ -222,16 +227,23 @@ final class SimdLstmKernel extends AbstractLstmKernel {
             to = Math.min(hout, projected ? outPanels * (part + 1) / parts * PANEL_WIDTH : b1 * LANES);
         }
         int chunk = projectionChunk(steps, rows);
+        ProjectionCursor cursor = ws.cursors[part];
+        cursor.start(index, segment.inSize, p0, p1, steps * rows, projectionUnit(segment.inSize, chunk * rows));
         float[] scratch = ws.scratch[part];
         float[] h = ws.h;
         float[] hNext = ws.hNext;
         for (int i = 0; i < steps; i++) {
-            if (i % chunk == 0) {
-                inputProjection(ws, index, segment.inSize, p0, p1, i * rows, Math.min(chunk, steps - i) * rows);
-                if (gru) {
-                    workers.await(parts);
+            if (gru) {
+                // The GRU's panels cross blocks owned by other parts: project, then meet.
+                if (i % chunk == 0) {
+                    inputProjection(ws, index, segment.inSize, p0, p1, i * rows, Math.min(chunk, steps - i) * rows);
+                    awaitProjecting(parts, ws, cursor, 0);
                 }
+            } else if (cursor.done < (i + 1) * rows) {
+                projectThrough(ws, cursor, Math.min(steps, i + chunk) * rows);
             }
+            // Waiting at this step's barriers, a part projects its panels of the next steps.
+            int ahead = Math.min(steps, i + 1 + 2 * chunk) * rows;
             int row = segment.record + i * rows;
             if (part == 0 && tape != null) {
                 System.arraycopy(h, 0, tape.hPrevRecord[index], row * hStride, rows * hStride);
@@ -247,10 +259,10 @@ final class SimdLstmKernel extends AbstractLstmKernel {
                 recordColumns(ws.hn, tape.stateRecord[index], row, rows, b0, b1);
             }
             if (projected) {
-                workers.await(parts);
+                awaitProjecting(parts, ws, cursor, ahead);
                 project(ws, index, outPanels * part / parts, outPanels * (part + 1) / parts, rows, hNext);
             }
-            workers.await(parts);
+            awaitProjecting(parts, ws, cursor, ahead);
             float[] newest = hNext;
             hNext = h;
             h = newest;
@@ -286,6 +298,60 @@ final class SimdLstmKernel extends AbstractLstmKernel {
         for (int p = p0; p < p1; p++) {
             GateBlocks.panelRows(w, p * inSize * PANEL_WIDTH, inSize, ws.input, first * inSize, inSize, count, ws.gates,
                     first * gateWidth + p * PANEL_WIDTH, gateWidth);
+        }
+    }
+
+    /**
+     * Gate rows of an LSTM segment's projection unit: about {@link #FILL_UNIT_FMAS} multiply-adds
+     * per panel, so that a part projecting one while it waits at a barrier is back within
+     * microseconds, and no more than a chunk ({@code chunkRows}, {@link #projectionChunk}); a
+     * multiple of the tallest tile's 6 rows. Every projection call covers one unit
+     * (or the panels of one that are left): the one-row tile sums in another order than the others
+     * ({@link GateBlocks#accumulate1}), so rows must be grouped the same way in every run, however
+     * much was projected while waiting.
+     */
+    private static int projectionUnit(int inSize, int chunkRows) {
+        long rows = Math.min(chunkRows, FILL_UNIT_FMAS / ((long) inSize * PANEL_WIDTH));
+        return (int) Math.max(6, rows / 6 * 6);
+    }
+
+    /** LSTM: the cursor's panels of every unit that starts below {@code target}, the partly projected one first. */
+    private void projectThrough(Workspace ws, ProjectionCursor cursor, int target) {
+        if (cursor.panel > cursor.p0) {
+            int count = Math.min(cursor.unit, cursor.total - cursor.done);
+            inputProjection(ws, cursor.index, cursor.inSize, cursor.panel, cursor.p1, cursor.done, count);
+            cursor.done += count;
+            cursor.panel = cursor.p0;
+        }
+        while (cursor.done < target) {
+            int count = Math.min(cursor.unit, cursor.total - cursor.done);
+            inputProjection(ws, cursor.index, cursor.inSize, cursor.p0, cursor.p1, cursor.done, count);
+            cursor.done += count;
+        }
+    }
+
+    /**
+     * A barrier of a segment. Until every part has arrived, an LSTM part projects its next panel of
+     * gate rows below {@code limit}, a unit at a time, instead of spinning: a part that is late one
+     * step and early the next loses no time to the barrier, and the rows it projects are needed by
+     * its own next steps anyway. (The GRU's panels cross parts: it only waits.)
+     */
+    private void awaitProjecting(int parts, Workspace ws, ProjectionCursor cursor, int limit) {
+        if (parts <= 1) {
+            return;
+        }
+        int ticket = workers.arrive(parts);
+        for (int spins = 0; !workers.passed(ticket); ) {
+            if (!gru && cursor.done < limit && cursor.p1 > cursor.p0) {
+                int count = Math.min(cursor.unit, cursor.total - cursor.done);
+                inputProjection(ws, cursor.index, cursor.inSize, cursor.panel, cursor.panel + 1, cursor.done, count);
+                if (++cursor.panel == cursor.p1) {
+                    cursor.done += count;
+                    cursor.panel = cursor.p0;
+                }
+            } else {
+                Workers.pause(spins++);
+            }
         }
     }
 
@@ -728,6 +794,35 @@ final class SimdLstmKernel extends AbstractLstmKernel {
         workers.close();
     }
 
+    /**
+     * How far a part's input projection has got (LSTM): gate rows {@code [0, done)} hold
+     * {@code bias + x·W_ih} in the part's panels {@code [p0, p1)}; of the next unit
+     * ({@link #projectionUnit} rows), the panels before {@code panel}. Projected ahead at barriers
+     * ({@link #awaitProjecting}), at the latest just before a step needs the rows
+     * ({@link #projectThrough}); which of the two computes a row never changes its bits.
+     */
+    private static final class ProjectionCursor {
+        int index;
+        int inSize;
+        int p0;
+        int p1;
+        int total;
+        int unit;
+        int done;
+        int panel;
+
+        void start(int index, int inSize, int p0, int p1, int total, int unit) {
+            this.index = index;
+            this.inSize = inSize;
+            this.p0 = p0;
+            this.p1 = p1;
+            this.total = total;
+            this.unit = unit;
+            this.done = 0;
+            this.panel = p0;
+        }
+    }
+
     /** Scratch arrays of one calling thread, grown to the largest call seen; per part where parts write. */
     private static final class Workspace {
         final Segment segment = new Segment(this);
@@ -743,6 +838,8 @@ final class SimdLstmKernel extends AbstractLstmKernel {
         float[] hn = new float[0];
         /** The cells' scratch, one per part. */
         float[][] scratch = new float[0][];
+        /** Each part's input projection progress. */
+        ProjectionCursor[] cursors = new ProjectionCursor[0];
 
         void ensure(int inputLength, int gatesLength, int stateLength, int scratchLength, int parts) {
             if (scratch.length < parts || scratch[0].length < scratchLength) {
@@ -751,6 +848,13 @@ final class SimdLstmKernel extends AbstractLstmKernel {
                     grown[p] = new float[Math.max(scratchLength, scratch.length > 0 ? scratch[0].length : 0)];
                 }
                 scratch = grown;
+            }
+            if (cursors.length < parts) {
+                ProjectionCursor[] grown = Arrays.copyOf(cursors, parts);
+                for (int p = cursors.length; p < parts; p++) {
+                    grown[p] = new ProjectionCursor();
+                }
+                cursors = grown;
             }
             if (input.length < inputLength) {
                 input = new float[inputLength];

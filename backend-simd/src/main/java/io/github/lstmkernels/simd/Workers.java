@@ -120,18 +120,35 @@ final class Workers implements AutoCloseable {
         if (parts <= 1) {
             return;
         }
+        int ticket = arrive(parts);
+        for (int spins = 0; !passed(ticket); spins++) {
+            pause(spins);
+        }
+    }
+
+    /**
+     * {@link #await} in two halves, for a part with work of its own to do while it waits: arrives
+     * at the barrier of a region of {@code parts > 1} parts and returns the ticket that
+     * {@link #passed} takes.
+     */
+    int arrive(int parts) {
         int seen = barrierGeneration;
         if (arrived.incrementAndGet() == parts) {
             arrived.set(0);
             barrierGeneration = seen + 1;
-            return;
         }
-        for (int spins = 0; barrierGeneration == seen; spins++) {
-            if (failure != null) {
-                throw Abandoned.INSTANCE;
-            }
-            pause(spins);
+        return seen;
+    }
+
+    /** Whether every part has arrived at the barrier {@code ticket} came from; throws if a part failed. */
+    boolean passed(int ticket) {
+        if (barrierGeneration != ticket) {
+            return true;
         }
+        if (failure != null) {
+            throw Abandoned.INSTANCE;
+        }
+        return false;
     }
 
     /** Keeps the first failure; {@link Abandoned} is only thrown once there is one. */
@@ -141,7 +158,8 @@ final class Workers implements AutoCloseable {
         }
     }
 
-    private static void pause(int spins) {
+    /** One round of a wait that has gone on for {@code spins} rounds: spin, later yield the core. */
+    static void pause(int spins) {
         if (spins < SPINS_BEFORE_YIELD) {
             Thread.onSpinWait();
         } else {

@@ -141,8 +141,11 @@ class ThreadCountDeterminismTest {
 
     /**
      * A segment too long to project at once is projected a chunk of steps ahead (the GRU with a
-     * barrier per chunk): on 1 and 3 threads its outputs and states equal, bit for bit, the same
-     * steps called one at a time (one-step segments, never chunked).
+     * barrier per chunk), and on 3 threads an LSTM part that waits at a barrier projects its next
+     * panels meanwhile (4 blocks split 1, 1, 2: two parts wait at every step), a step's rows at a
+     * time or, with 600 inputs, in units of fewer rows than a step has: on 1 and 3 threads the
+     * outputs and states equal, bit for bit, the same steps called one at a time (one-step
+     * segments, never chunked).
      */
     @Test
     void chunkedProjectionEqualsStepByStep() {
@@ -150,6 +153,7 @@ class ThreadCountDeterminismTest {
         int batch = 24;
         List<LstmConfig> configs = List.of(
                 LstmConfig.builder(20, 64).build(),
+                LstmConfig.builder(600, 64).build(),
                 LstmConfig.builder(20, 64).numLayers(2).projectionSize(24).build(),
                 LstmConfig.builder(20, 64).cell(CellType.GRU).build());
         for (LstmConfig config : configs) {
