@@ -45,7 +45,7 @@ import java.util.Arrays;
  * backward's steps and weight side — runs as a parallel region on {@link Workers} (the calling
  * thread and up to {@code lstm.simd.threads − 1} workers of the kernel), split by ranges of blocks
  * of units or of panels, never by rows or by the summed dimension: each element is summed by one
- * thread in one order, so the bits do not depend on the thread count. An LSTM part that reaches a
+ * thread in one order, so the bits do not depend on the thread count. A part that reaches a
  * barrier first projects its next input rows while it waits ({@link #awaitProjecting}).
  */
 final class SimdLstmKernel extends AbstractLstmKernel {
@@ -61,6 +61,8 @@ final class SimdLstmKernel extends AbstractLstmKernel {
     private final int hStride;
     /** Floats per block of a gate row: G × V. */
     private final int blockStride;
+    /** Blocks whose gate vectors fill whole panels (LSTM 1, GRU 4): the unit a part owns panels in. */
+    private final int groupBlocks;
     /** Floats per gate row: G·H/V vectors padded to whole panels. */
     private final int gateWidth;
     /** Per layer and direction: {@code weight_ih} in panels, {@code weight_hh} as [H/V][Hout][G][V], the folded bias as a gate row. */
@@ -106,6 +108,7 @@ final class SimdLstmKernel extends AbstractLstmKernel {
         this.padded = blocks * LANES;
         this.hStride = projected ? GateBlocks.panelRowWidth(WeightLayouts.ceilDiv(hout, LANES)) : padded;
         this.blockStride = gates * LANES;
+        this.groupBlocks = GateBlocks.PANEL / gcd(GateBlocks.PANEL, gates);
         this.gateWidth = GateBlocks.panelRowWidth(blocks * gates);
         int count = config.numLayers() * config.numDirections();
         this.inputWeights = new float[count][];
@@ -177,6 +180,10 @@ final class SimdLstmKernel extends AbstractLstmKernel {
         }
     }
 
+    private static int gcd(int a, int b) {
+        return b == 0 ? a : gcd(b, a % b);
+    }
+
     /**
      * How many parts a segment of {@code rows} rows is split into: at most one per thread and per
      * block of units, and few enough that each part's share of a step (between two barriers) is at
@@ -193,11 +200,11 @@ final class SimdLstmKernel extends AbstractLstmKernel {
 
     /**
      * One segment as a parallel region. Part p owns a contiguous range of blocks of units: it
-     * computes their input projection a chunk of steps ahead ({@link #projectionChunk}; for the
-     * GRU, whose gate row packs 3 gates a block, a range of panels, followed by a barrier), and per
-     * step their recurrent sums and cells, meeting the other parts at a barrier once the step's h
-     * is complete (twice with projection: m, then h' = W_hr·m by ranges of output panels); an LSTM
-     * part waiting there projects its rows of the next steps meanwhile, in fixed units
+     * computes their input projection a chunk of steps ahead ({@link #projectionChunk}; a GRU
+     * split finer than 4 blocks a part, whose panels would straddle parts, projects a range of
+     * panels followed by a barrier), and per step their recurrent sums and cells, meeting the other parts at a barrier once the step's h
+     * is complete (twice with projection: m, then h' = W_hr·m by ranges of output panels); a part
+     * waiting there projects its rows of the next steps meanwhile, in fixed units
      * ({@link #ProjectionCursor}). Each output element is summed by one part in the same order
      * whatever the number of parts and however far it projected ahead, so results are
      * bit-identical for every thread count. Step i's output is written during step i + 1, from the then read-only h:
@@ -213,11 +220,27 @@ final class SimdLstmKernel extends AbstractLstmKernel {
         int steps = pass.steps();
         int rows = pass.rows();
         SimdTape tape = (SimdTape) pass.tape();
-        int b0 = blocks * part / parts;
-        int b1 = blocks * (part + 1) / parts;
         int panels = gateWidth / PANEL_WIDTH;
-        int p0 = gru ? panels * part / parts : b0;
-        int p1 = gru ? panels * (part + 1) / parts : b1;
+        // A part owns the panels of its blocks' gate rows when its blocks come in whole groups that
+        // fill whole panels (LSTM: any block; GRU: 4 blocks = 3 panels); it then needs no barrier
+        // between projection and steps, and projects ahead while it waits.
+        int groups = WeightLayouts.ceilDiv(blocks, groupBlocks);
+        boolean ownPanels = groups >= parts;
+        int b0;
+        int b1;
+        int p0;
+        int p1;
+        if (ownPanels) {
+            b0 = Math.min(blocks, groups * part / parts * groupBlocks);
+            b1 = Math.min(blocks, groups * (part + 1) / parts * groupBlocks);
+            p0 = b0 * blockStride / PANEL_WIDTH;
+            p1 = part == parts - 1 ? panels : b1 * blockStride / PANEL_WIDTH;
+        } else {
+            b0 = blocks * part / parts;
+            b1 = blocks * (part + 1) / parts;
+            p0 = panels * part / parts;
+            p1 = panels * (part + 1) / parts;
+        }
         int outPanels = hStride / PANEL_WIDTH;
         // The columns of h this part writes out: what it computed, or all of them for part 0 alone.
         int from = 0;
@@ -233,17 +256,15 @@ final class SimdLstmKernel extends AbstractLstmKernel {
         float[] h = ws.h;
         float[] hNext = ws.hNext;
         for (int i = 0; i < steps; i++) {
-            if (gru) {
-                // The GRU's panels cross blocks owned by other parts: project, then meet.
-                if (i % chunk == 0) {
-                    inputProjection(ws, index, segment.inSize, p0, p1, i * rows, Math.min(chunk, steps - i) * rows);
+            if (cursor.done < (i + 1) * rows) {
+                projectThrough(ws, cursor, Math.min(steps, i + chunk) * rows);
+                if (!ownPanels) {
+                    // Panels shared with another part's blocks: every part's share before the step.
                     awaitProjecting(parts, ws, cursor, 0);
                 }
-            } else if (cursor.done < (i + 1) * rows) {
-                projectThrough(ws, cursor, Math.min(steps, i + chunk) * rows);
             }
             // Waiting at this step's barriers, a part projects its panels of the next steps.
-            int ahead = Math.min(steps, i + 1 + 2 * chunk) * rows;
+            int ahead = ownPanels ? Math.min(steps, i + 1 + 2 * chunk) * rows : 0;
             int row = segment.record + i * rows;
             if (part == 0 && tape != null) {
                 System.arraycopy(h, 0, tape.hPrevRecord[index], row * hStride, rows * hStride);
@@ -302,7 +323,7 @@ final class SimdLstmKernel extends AbstractLstmKernel {
     }
 
     /**
-     * Gate rows of an LSTM segment's projection unit: about {@link #FILL_UNIT_FMAS} multiply-adds
+     * Gate rows of a segment's projection unit: about {@link #FILL_UNIT_FMAS} multiply-adds
      * per panel, so that a part projecting one while it waits at a barrier is back within
      * microseconds, and no more than a chunk ({@code chunkRows}, {@link #projectionChunk}); a
      * multiple of the tallest tile's 6 rows. Every projection call covers one unit
@@ -315,7 +336,7 @@ final class SimdLstmKernel extends AbstractLstmKernel {
         return (int) Math.max(6, rows / 6 * 6);
     }
 
-    /** LSTM: the cursor's panels of every unit that starts below {@code target}, the partly projected one first. */
+    /** The cursor's panels of every unit that starts below {@code target}, the partly projected one first. */
     private void projectThrough(Workspace ws, ProjectionCursor cursor, int target) {
         if (cursor.panel > cursor.p0) {
             int count = Math.min(cursor.unit, cursor.total - cursor.done);
@@ -331,10 +352,10 @@ final class SimdLstmKernel extends AbstractLstmKernel {
     }
 
     /**
-     * A barrier of a segment. Until every part has arrived, an LSTM part projects its next panel of
-     * gate rows below {@code limit}, a unit at a time, instead of spinning: a part that is late one
-     * step and early the next loses no time to the barrier, and the rows it projects are needed by
-     * its own next steps anyway. (The GRU's panels cross parts: it only waits.)
+     * A barrier of a segment. Until every part has arrived, a part projects its next panel of gate
+     * rows below {@code limit}, a unit at a time, instead of spinning: a part that is late one step
+     * and early the next loses no time to the barrier, and the rows it projects are needed by its
+     * own next steps anyway. With {@code limit} 0 it only waits.
      */
     private void awaitProjecting(int parts, Workspace ws, ProjectionCursor cursor, int limit) {
         if (parts <= 1) {
@@ -342,7 +363,7 @@ final class SimdLstmKernel extends AbstractLstmKernel {
         }
         int ticket = workers.arrive(parts);
         for (int spins = 0; !workers.passed(ticket); ) {
-            if (!gru && cursor.done < limit && cursor.p1 > cursor.p0) {
+            if (cursor.done < limit && cursor.p1 > cursor.p0) {
                 int count = Math.min(cursor.unit, cursor.total - cursor.done);
                 inputProjection(ws, cursor.index, cursor.inSize, cursor.panel, cursor.panel + 1, cursor.done, count);
                 if (++cursor.panel == cursor.p1) {
@@ -795,7 +816,7 @@ final class SimdLstmKernel extends AbstractLstmKernel {
     }
 
     /**
-     * How far a part's input projection has got (LSTM): gate rows {@code [0, done)} hold
+     * How far a part's input projection has got (when it owns its panels): gate rows {@code [0, done)} hold
      * {@code bias + x·W_ih} in the part's panels {@code [p0, p1)}; of the next unit
      * ({@link #projectionUnit} rows), the panels before {@code panel}. Projected ahead at barriers
      * ({@link #awaitProjecting}), at the latest just before a step needs the rows

@@ -140,12 +140,13 @@ class ThreadCountDeterminismTest {
     }
 
     /**
-     * A segment too long to project at once is projected a chunk of steps ahead (the GRU with a
-     * barrier per chunk), and on 3 threads an LSTM part that waits at a barrier projects its next
-     * panels meanwhile (4 blocks split 1, 1, 2: two parts wait at every step), a step's rows at a
-     * time or, with 600 inputs, in units of fewer rows than a step has: on 1 and 3 threads the
-     * outputs and states equal, bit for bit, the same steps called one at a time (one-step
-     * segments, never chunked).
+     * A segment too long to project at once is projected a chunk of steps ahead, and on 3 threads a
+     * part that waits at a barrier projects its next panels meanwhile (LSTM: 4 blocks split 1, 1,
+     * 2, so two parts wait at every step; GRU of 160 units: 10 blocks split 4, 4, 2), a step's rows
+     * at a time or, with 600 inputs, in units of fewer rows than a step has; a GRU of 64 units
+     * (too few blocks for each part to own whole panels) projects and then meets at a barrier. On 1
+     * and 3 threads the outputs and states equal, bit for bit, the same steps called one at a time
+     * (one-step segments, never chunked).
      */
     @Test
     void chunkedProjectionEqualsStepByStep() {
@@ -155,7 +156,8 @@ class ThreadCountDeterminismTest {
                 LstmConfig.builder(20, 64).build(),
                 LstmConfig.builder(600, 64).build(),
                 LstmConfig.builder(20, 64).numLayers(2).projectionSize(24).build(),
-                LstmConfig.builder(20, 64).cell(CellType.GRU).build());
+                LstmConfig.builder(20, 64).cell(CellType.GRU).build(),
+                LstmConfig.builder(600, 160).cell(CellType.GRU).build());
         for (LstmConfig config : configs) {
             LstmWeights weights = LstmWeights.random(config, 13);
             boolean gru = config.cell() == CellType.GRU;
