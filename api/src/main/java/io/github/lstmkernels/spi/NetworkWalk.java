@@ -30,6 +30,22 @@ final class NetworkWalk {
         MemorySegment sortedY;
         MemorySegment sortedH;
         MemorySegment sortedC;
+        /** The float[] behind each buffer the walk hands a backend as input, found once per buffer. */
+        private final MemorySegment[] known = new MemorySegment[3];
+        private final float[][] knownArrays = new float[3][];
+
+        /**
+         * The float[] that {@code buffer} wraps from its start, or null (an off-heap buffer). Looked
+         * up once per buffer, since {@link MemorySegment#heapBase()} allocates.
+         */
+        float[] heapArray(MemorySegment buffer, int slot) {
+            if (known[slot] != buffer) {
+                known[slot] = buffer;
+                knownArrays[slot] = buffer.heapBase().orElse(null) instanceof float[] array && buffer.address() == 0
+                        ? array : null;
+            }
+            return knownArrays[slot];
+        }
     }
 
     static void run(AbstractLstmKernel kernel, Workspace ws, int seqLen, int batch, MemorySegment x, MemorySegment y,
@@ -70,8 +86,12 @@ final class NetworkWalk {
             int inWidth = config.layerInputSize(l);
             if (first) {
                 pass.input.set(packed ? ws.sortedX : x, seqLen, batch, inWidth, 0, !packed && config.batchFirst());
+                if (packed) {
+                    pass.input.heapArray(ws.heapArray(ws.sortedX, 2));
+                }
             } else {
                 pass.input.set(ws.between[(l - 1) & 1], seqLen, batch, inWidth, 0, false);
+                pass.input.heapArray(ws.heapArray(ws.between[(l - 1) & 1], (l - 1) & 1));
             }
             MemorySegment out = last ? (packed ? ws.sortedY : y) : ws.between[l & 1];
             boolean outBatchFirst = last && !packed && config.batchFirst();

@@ -19,8 +19,10 @@ public final class SequenceView {
     private int stride;
     private int column;
     private boolean batchFirst;
+    private float[] heapArray;
 
     void set(MemorySegment data, int seqLen, int batch, int stride, int column, boolean batchFirst) {
+        this.heapArray = null;
         this.data = data;
         this.seqLen = seqLen;
         this.batch = batch;
@@ -32,6 +34,19 @@ public final class SequenceView {
     /** The memory behind the view (heap or off-heap). */
     public MemorySegment data() {
         return data;
+    }
+
+    /**
+     * The float[] that {@link #data()} wraps from its first element, when the walk knows it (its
+     * own heap buffers: between layers, sorted copies), else null. A backend may read rows there in
+     * place, at the indices {@link #row} gives.
+     */
+    public float[] heapArray() {
+        return heapArray;
+    }
+
+    void heapArray(float[] array) {
+        this.heapArray = array;
     }
 
     public int seqLen() {

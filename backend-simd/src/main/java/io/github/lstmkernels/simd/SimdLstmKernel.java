@@ -9,6 +9,7 @@ import io.github.lstmkernels.LstmWeights;
 import io.github.lstmkernels.spi.AbstractLstmKernel;
 import io.github.lstmkernels.spi.BackwardPass;
 import io.github.lstmkernels.spi.LayerPass;
+import io.github.lstmkernels.spi.SequenceView;
 import io.github.lstmkernels.spi.TrainingTape;
 import io.github.lstmkernels.spi.WeightLayouts;
 import java.lang.ref.Cleaner;
@@ -143,13 +144,18 @@ final class SimdLstmKernel extends AbstractLstmKernel {
         Workspace ws = workspaces.get();
         ws.ensure(gateRows * inSize, gateRows * gateWidth, rows * Math.max(padded, hStride),
                 3 * Math.max(rows * LANES, padded), parts);
-        // Input rows in processing order (gate row i·rows + b is step i, batch row b), so the
-        // projection is one GEMM over contiguous rows whichever the direction or layout.
-        for (int i = 0; i < steps; i++) {
-            int t = pass.time(i);
-            for (int b = 0; b < rows; b++) {
-                pass.input().read(t, b, ws.input, (i * rows + b) * inSize, inSize);
+        Segment segment = ws.segment;
+        segment.start(this, pass, index, inSize);
+        if (!segment.readInPlace(rows)) {
+            // Input rows in processing order (gate row i·rows + b is step i, batch row b), so the
+            // projection is one GEMM over evenly spaced rows whichever the direction or layout.
+            for (int i = 0; i < steps; i++) {
+                int t = pass.time(i);
+                for (int b = 0; b < rows; b++) {
+                    pass.input().read(t, b, ws.input, (i * rows + b) * inSize, inSize);
+                }
             }
+            segment.readFrom(ws.input, 0, inSize);
         }
         for (int b = 0; b < rows; b++) {
             pass.readH(b, ws.h, b * hStride);
@@ -159,8 +165,6 @@ final class SimdLstmKernel extends AbstractLstmKernel {
                 Arrays.fill(ws.c, b * padded + hidden, (b + 1) * padded, 0f);
             }
         }
-        Segment segment = ws.segment;
-        segment.start(this, pass, index, inSize);
         try {
             workers.run(parts, segment);
         } finally {
@@ -251,16 +255,16 @@ final class SimdLstmKernel extends AbstractLstmKernel {
         }
         int chunk = projectionChunk(steps, rows);
         ProjectionCursor cursor = ws.cursors[part];
-        cursor.start(index, segment.inSize, p0, p1, steps * rows, projectionUnit(segment.inSize, chunk * rows));
+        cursor.start(p0, p1, steps * rows, projectionUnit(segment.inSize, chunk * rows));
         float[] scratch = ws.scratch[part];
         float[] h = ws.h;
         float[] hNext = ws.hNext;
         for (int i = 0; i < steps; i++) {
             if (cursor.done < (i + 1) * rows) {
-                projectThrough(ws, cursor, Math.min(steps, i + chunk) * rows);
+                projectThrough(segment, cursor, Math.min(steps, i + chunk) * rows);
                 if (!ownPanels) {
                     // Panels shared with another part's blocks: every part's share before the step.
-                    awaitProjecting(parts, ws, cursor, 0);
+                    awaitProjecting(parts, segment, cursor, 0);
                 }
             }
             // Waiting at this step's barriers, a part projects its panels of the next steps.
@@ -280,10 +284,10 @@ final class SimdLstmKernel extends AbstractLstmKernel {
                 recordColumns(ws.hn, tape.stateRecord[index], row, rows, b0, b1);
             }
             if (projected) {
-                awaitProjecting(parts, ws, cursor, ahead);
+                awaitProjecting(parts, segment, cursor, ahead);
                 project(ws, index, outPanels * part / parts, outPanels * (part + 1) / parts, rows, hNext);
             }
-            awaitProjecting(parts, ws, cursor, ahead);
+            awaitProjecting(parts, segment, cursor, ahead);
             float[] newest = hNext;
             hNext = h;
             h = newest;
@@ -309,16 +313,18 @@ final class SimdLstmKernel extends AbstractLstmKernel {
     }
 
     /** Gate rows {@code [first, first + count)}, panels {@code [p0, p1)}: bias + x·W_ih. */
-    private void inputProjection(Workspace ws, int index, int inSize, int p0, int p1, int first, int count) {
-        float[] bias = biases[index];
-        float[] w = inputWeights[index];
+    private void inputProjection(Segment segment, int p0, int p1, int first, int count) {
+        float[] bias = biases[segment.index];
+        float[] w = inputWeights[segment.index];
+        float[] gates = segment.ws.gates;
+        int inSize = segment.inSize;
         int width = (p1 - p0) * PANEL_WIDTH;
         for (int r = first; r < first + count; r++) {
-            System.arraycopy(bias, p0 * PANEL_WIDTH, ws.gates, r * gateWidth + p0 * PANEL_WIDTH, width);
+            System.arraycopy(bias, p0 * PANEL_WIDTH, gates, r * gateWidth + p0 * PANEL_WIDTH, width);
         }
         for (int p = p0; p < p1; p++) {
-            GateBlocks.panelRows(w, p * inSize * PANEL_WIDTH, inSize, ws.input, first * inSize, inSize, count, ws.gates,
-                    first * gateWidth + p * PANEL_WIDTH, gateWidth);
+            GateBlocks.panelRows(w, p * inSize * PANEL_WIDTH, inSize, segment.input, segment.input0 + first * segment.inputStride,
+                    segment.inputStride, count, gates, first * gateWidth + p * PANEL_WIDTH, gateWidth);
         }
     }
 
@@ -337,16 +343,16 @@ final class SimdLstmKernel extends AbstractLstmKernel {
     }
 
     /** The cursor's panels of every unit that starts below {@code target}, the partly projected one first. */
-    private void projectThrough(Workspace ws, ProjectionCursor cursor, int target) {
+    private void projectThrough(Segment segment, ProjectionCursor cursor, int target) {
         if (cursor.panel > cursor.p0) {
             int count = Math.min(cursor.unit, cursor.total - cursor.done);
-            inputProjection(ws, cursor.index, cursor.inSize, cursor.panel, cursor.p1, cursor.done, count);
+            inputProjection(segment, cursor.panel, cursor.p1, cursor.done, count);
             cursor.done += count;
             cursor.panel = cursor.p0;
         }
         while (cursor.done < target) {
             int count = Math.min(cursor.unit, cursor.total - cursor.done);
-            inputProjection(ws, cursor.index, cursor.inSize, cursor.p0, cursor.p1, cursor.done, count);
+            inputProjection(segment, cursor.p0, cursor.p1, cursor.done, count);
             cursor.done += count;
         }
     }
@@ -357,7 +363,7 @@ final class SimdLstmKernel extends AbstractLstmKernel {
      * and early the next loses no time to the barrier, and the rows it projects are needed by its
      * own next steps anyway. With {@code limit} 0 it only waits.
      */
-    private void awaitProjecting(int parts, Workspace ws, ProjectionCursor cursor, int limit) {
+    private void awaitProjecting(int parts, Segment segment, ProjectionCursor cursor, int limit) {
         if (parts <= 1) {
             return;
         }
@@ -365,7 +371,7 @@ final class SimdLstmKernel extends AbstractLstmKernel {
         for (int spins = 0; !workers.passed(ticket); ) {
             if (cursor.done < limit && cursor.p1 > cursor.p0) {
                 int count = Math.min(cursor.unit, cursor.total - cursor.done);
-                inputProjection(ws, cursor.index, cursor.inSize, cursor.panel, cursor.panel + 1, cursor.done, count);
+                inputProjection(segment, cursor.panel, cursor.panel + 1, cursor.done, count);
                 if (++cursor.panel == cursor.p1) {
                     cursor.done += count;
                     cursor.panel = cursor.p0;
@@ -464,6 +470,10 @@ final class SimdLstmKernel extends AbstractLstmKernel {
         int record;
         /** Whether threads other than the caller may write the output (it is not confined to the caller). */
         boolean sharedOutput;
+        /** The segment's input rows, in processing order: row r at {@code input0 + r·inputStride}. */
+        float[] input;
+        int input0;
+        int inputStride;
 
         Segment(Workspace ws) {
             this.ws = ws;
@@ -482,6 +492,39 @@ final class SimdLstmKernel extends AbstractLstmKernel {
         void end() {
             kernel = null;
             pass = null;
+            input = null;
+        }
+
+        void readFrom(float[] rows, int first, int stride) {
+            input = rows;
+            input0 = first;
+            inputStride = stride;
+        }
+
+        /**
+         * Reads the input where it is, without a copy, if its rows in processing order are evenly
+         * spaced in a float[] the walk exposes ({@link SequenceView#heapArray}: its buffers between
+         * layers and sorted copies, time-major), forward direction, every batch row active. Besides
+         * the copy, this spares a split kernel the serial pull of the other parts' columns of the
+         * previous layer into the caller's cache.
+         */
+        boolean readInPlace(int rows) {
+            SequenceView view = pass.input();
+            float[] array = view.heapArray();
+            if (array == null) {
+                return false;
+            }
+            int steps = pass.steps();
+            long first = view.row(pass.time(0), 0);
+            long spacing = rows > 1 ? view.row(pass.time(0), 1) - first
+                    : steps > 1 ? view.row(pass.time(1), 0) - first : inSize;
+            boolean even = spacing >= inSize
+                    && (steps == 1 || rows == 1 || view.row(pass.time(1), 0) - first == rows * spacing);
+            if (!even || first + ((long) steps * rows - 1) * spacing + inSize > array.length) {
+                return false;
+            }
+            readFrom(array, (int) first, (int) spacing);
+            return true;
         }
 
         @Override
@@ -823,8 +866,6 @@ final class SimdLstmKernel extends AbstractLstmKernel {
      * ({@link #projectThrough}); which of the two computes a row never changes its bits.
      */
     private static final class ProjectionCursor {
-        int index;
-        int inSize;
         int p0;
         int p1;
         int total;
@@ -832,9 +873,7 @@ final class SimdLstmKernel extends AbstractLstmKernel {
         int done;
         int panel;
 
-        void start(int index, int inSize, int p0, int p1, int total, int unit) {
-            this.index = index;
-            this.inSize = inSize;
+        void start(int p0, int p1, int total, int unit) {
             this.p0 = p0;
             this.p1 = p1;
             this.total = total;
