@@ -7,16 +7,12 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import io.github.lstmkernels.CellType;
 import io.github.lstmkernels.LstmConfig;
-import io.github.lstmkernels.LstmGradients;
 import io.github.lstmkernels.LstmKernel;
 import io.github.lstmkernels.LstmTraining;
 import io.github.lstmkernels.LstmWeights;
 import io.github.lstmkernels.testkit.ConcurrentTraining;
+import io.github.lstmkernels.testkit.TrainingAllocation;
 import io.github.lstmkernels.testkit.TrainingCall;
-import java.lang.foreign.Arena;
-import java.lang.foreign.MemorySegment;
-import java.lang.foreign.ValueLayout;
-import java.lang.management.ManagementFactory;
 import java.util.List;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -121,62 +117,8 @@ class OneDnnTrainingTest {
 
     /** {forward, backward} bytes per call once compiled. */
     private static long[] bytesPerCall(LstmConfig config, int seqLen, int[] lengths) {
-        boolean gru = config.cell() == CellType.GRU;
-        int batch = lengths.length;
-        int states = config.numLayers() * config.numDirections() * batch;
-        try (LstmKernel kernel = new OneDnnBackend().createKernel(config, LstmWeights.random(config, 7));
-             LstmTraining training = kernel.newTraining();
-             Arena arena = Arena.ofConfined()) {
-            long xBytes = 4L * seqLen * batch * config.inputSize();
-            long yBytes = 4L * seqLen * batch * config.numDirections() * config.outputSize();
-            long hBytes = 4L * states * config.outputSize();
-            long cBytes = 4L * states * config.hiddenSize();
-            MemorySegment x = filled(arena, xBytes);
-            MemorySegment y = arena.allocate(yBytes);
-            MemorySegment h = arena.allocate(hBytes);
-            MemorySegment c = gru ? null : arena.allocate(cBytes);
-            MemorySegment gradY = filled(arena, yBytes);
-            MemorySegment gradHn = filled(arena, hBytes);
-            MemorySegment gradCn = gru ? null : filled(arena, cBytes);
-            MemorySegment gradX = arena.allocate(xBytes);
-            MemorySegment gradH0 = arena.allocate(hBytes);
-            MemorySegment gradC0 = gru ? null : arena.allocate(cBytes);
-            LstmGradients gradients = LstmGradients.overwriting(config);
-            var threads = (com.sun.management.ThreadMXBean) ManagementFactory.getThreadMXBean();
-            long forward = -1;
-            long backward = Long.MAX_VALUE;
-            // Rounds until the forward allocates nothing and the backward's least bytes per call have
-            // not fallen for two rounds (compilation only ever removes allocations).
-            for (int round = 0, steady = 0; round < 30 && (forward != 0 || steady < 2); round++) {
-                for (int i = 0; i < 100; i++) {
-                    training.forward(seqLen, batch, lengths, x, y, h, c);
-                    training.backward(gradY, gradHn, gradCn, gradX, gradH0, gradC0, gradients);
-                }
-                long forwardBytes = 0;
-                long backwardBytes = 0;
-                int measured = 20;
-                for (int i = 0; i < measured; i++) {
-                    long t0 = threads.getCurrentThreadAllocatedBytes();
-                    training.forward(seqLen, batch, lengths, x, y, h, c);
-                    long t1 = threads.getCurrentThreadAllocatedBytes();
-                    training.backward(gradY, gradHn, gradCn, gradX, gradH0, gradC0, gradients);
-                    long t2 = threads.getCurrentThreadAllocatedBytes();
-                    forwardBytes += t1 - t0;
-                    backwardBytes += t2 - t1;
-                }
-                forward = forwardBytes / measured;
-                steady = backwardBytes / measured < backward ? 0 : steady + 1;
-                backward = Math.min(backward, backwardBytes / measured);
-            }
-            return new long[] {forward, backward};
+        try (LstmKernel kernel = new OneDnnBackend().createKernel(config, LstmWeights.random(config, 7))) {
+            return TrainingAllocation.bytesPerCall(kernel, config, seqLen, lengths, 100, 20);
         }
-    }
-
-    private static MemorySegment filled(Arena arena, long bytes) {
-        MemorySegment s = arena.allocate(bytes);
-        for (long i = 0; i < bytes / 4; i++) {
-            s.setAtIndex(ValueLayout.JAVA_FLOAT, i, (float) Math.sin(i));
-        }
-        return s;
     }
 }

@@ -5,10 +5,9 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.github.lstmkernels.CellType;
 import io.github.lstmkernels.LstmConfig;
-import io.github.lstmkernels.LstmGradients;
 import io.github.lstmkernels.LstmKernel;
-import io.github.lstmkernels.LstmTraining;
 import io.github.lstmkernels.LstmWeights;
+import io.github.lstmkernels.testkit.TrainingAllocation;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.management.ManagementFactory;
@@ -72,62 +71,9 @@ class SteadyStateAllocationTest {
 
     /** {forward, backward} bytes per call once compiled. */
     private static long[] trainingBytesPerCall(LstmConfig config, int seqLen, int[] lengths) {
-        boolean gru = config.cell() == CellType.GRU;
-        int batch = lengths.length;
-        int states = config.numLayers() * config.numDirections() * batch;
-        try (LstmKernel kernel = new SimdBackend().createKernel(config, LstmWeights.random(config, 7));
-             LstmTraining training = kernel.newTraining();
-             Arena arena = Arena.ofConfined()) {
-            long xBytes = 4L * seqLen * batch * config.inputSize();
-            long yBytes = 4L * seqLen * batch * config.numDirections() * config.outputSize();
-            long hBytes = 4L * states * config.outputSize();
-            long cBytes = 4L * states * config.hiddenSize();
-            MemorySegment x = filled(arena, xBytes);
-            MemorySegment y = arena.allocate(yBytes);
-            MemorySegment h = arena.allocate(hBytes);
-            MemorySegment c = gru ? null : arena.allocate(cBytes);
-            MemorySegment gradY = filled(arena, yBytes);
-            MemorySegment gradHn = filled(arena, hBytes);
-            MemorySegment gradCn = gru ? null : filled(arena, cBytes);
-            MemorySegment gradX = arena.allocate(xBytes);
-            MemorySegment gradH0 = arena.allocate(hBytes);
-            MemorySegment gradC0 = gru ? null : arena.allocate(cBytes);
-            LstmGradients gradients = LstmGradients.overwriting(config);
-            var threads = (com.sun.management.ThreadMXBean) ManagementFactory.getThreadMXBean();
-            // Compilation only ever removes allocations: warm up until the forward allocates
-            // nothing and the backward's least bytes per call have not fallen for 4 rounds.
-            long forward = -1;
-            long backward = Long.MAX_VALUE;
-            for (int round = 0, steady = 0; round < ROUNDS && (forward != 0 || steady < 4); round++) {
-                for (int i = 0; i < WARM_UP_CALLS; i++) {
-                    training.forward(seqLen, batch, lengths, x, y, h, c);
-                    training.backward(gradY, gradHn, gradCn, gradX, gradH0, gradC0, gradients);
-                }
-                long forwardBytes = 0;
-                long backwardBytes = 0;
-                for (int i = 0; i < MEASURED_CALLS; i++) {
-                    long t0 = threads.getCurrentThreadAllocatedBytes();
-                    training.forward(seqLen, batch, lengths, x, y, h, c);
-                    long t1 = threads.getCurrentThreadAllocatedBytes();
-                    training.backward(gradY, gradHn, gradCn, gradX, gradH0, gradC0, gradients);
-                    long t2 = threads.getCurrentThreadAllocatedBytes();
-                    forwardBytes += t1 - t0;
-                    backwardBytes += t2 - t1;
-                }
-                forward = forwardBytes / MEASURED_CALLS;
-                steady = backwardBytes / MEASURED_CALLS < backward ? 0 : steady + 1;
-                backward = Math.min(backward, backwardBytes / MEASURED_CALLS);
-            }
-            return new long[] {forward, backward};
+        try (LstmKernel kernel = new SimdBackend().createKernel(config, LstmWeights.random(config, 7))) {
+            return TrainingAllocation.bytesPerCall(kernel, config, seqLen, lengths, WARM_UP_CALLS, MEASURED_CALLS);
         }
-    }
-
-    private static MemorySegment filled(Arena arena, long bytes) {
-        MemorySegment s = arena.allocate(bytes);
-        for (long i = 0; i < bytes / 4; i++) {
-            s.setAtIndex(java.lang.foreign.ValueLayout.JAVA_FLOAT, i, (float) Math.sin(i));
-        }
-        return s;
     }
 
     private static void check(LstmConfig config) {
