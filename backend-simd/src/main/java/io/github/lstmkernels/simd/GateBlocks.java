@@ -53,6 +53,11 @@ final class GateBlocks {
      * {@link #panelRows} runs half panels ({@link #accumulate6x2}) and the other tiles stop at 4 rows.
      */
     static final boolean WIDE_TILES = VectorWidth.REGISTERS >= 32;
+    /**
+     * Rows of the tallest tile of either tile set ({@link #accumulate6}, {@link #accumulate6x2}):
+     * {@link #panelRows} over a multiple of it uses that tile alone.
+     */
+    static final int TALL_TILE = 6;
     /** Floats per column of a GRU block of {@code W_hh}: r, z, n. */
     static final int GRU_STRIDE = 3 * LANES;
     private static final float TANH_P0 = VectorMath.TANH_P0;

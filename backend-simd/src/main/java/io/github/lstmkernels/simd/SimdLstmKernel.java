@@ -82,7 +82,7 @@ final class SimdLstmKernel extends AbstractLstmKernel {
     private static final long PROJECTION_AHEAD_FLOATS = 128 * 1024;
     /** Rows a chunk of the input projection has at least (W_ih panels fetched per row tile). */
     private static final int PROJECTION_MIN_ROWS = 32;
-    /** Multiply-adds per panel of a unit of input projection (a few microseconds: see {@link #projectionUnit}). */
+    /** Multiply-adds per panel of the input projection a waiting part does at a time (a few microseconds). */
     private static final long FILL_UNIT_FMAS = 1 << 19;
     private final ThreadLocal<Workspace> workspaces = ThreadLocal.withInitial(Workspace::new);
     /** The threads a segment is split across ({@code lstm.simd.threads}); the caller is one of them. */
@@ -255,7 +255,7 @@ final class SimdLstmKernel extends AbstractLstmKernel {
         }
         int chunk = projectionChunk(steps, rows);
         ProjectionCursor cursor = ws.cursors[part];
-        cursor.start(p0, p1, steps * rows, projectionUnit(segment.inSize, chunk * rows));
+        cursor.start(p0, p1, steps * rows, fillUnit(segment.inSize));
         float[] scratch = ws.scratch[part];
         float[] h = ws.h;
         float[] hNext = ws.hNext;
@@ -312,48 +312,58 @@ final class SimdLstmKernel extends AbstractLstmKernel {
         return Math.max(fitting, WeightLayouts.ceilDiv(PROJECTION_MIN_ROWS, rows));
     }
 
-    /** Gate rows {@code [first, first + count)}, panels {@code [p0, p1)}: bias + x·W_ih. */
-    private void inputProjection(Segment segment, int p0, int p1, int first, int count) {
+    /**
+     * Gate rows {@code [first, end)} of the segment's {@code total}, panels {@code [p0, p1)}:
+     * bias + x·W_ih. {@code first} and {@code end} are multiples of {@link GateBlocks#TALL_TILE}
+     * rows, or {@code end = total}. The rows up to the last multiple go in tall tiles only and the
+     * segment's last few rows in tiles of their own, so that every row is summed by the same tile
+     * however the rows are split into calls (the one-row tile sums in another order than the
+     * others, {@link GateBlocks#accumulate1}): what a part projects while waiting and what it
+     * projects when a step needs the rows give the same bits.
+     */
+    private void inputProjection(Segment segment, int p0, int p1, int first, int end, int total) {
         float[] bias = biases[segment.index];
         float[] w = inputWeights[segment.index];
         float[] gates = segment.ws.gates;
         int inSize = segment.inSize;
         int width = (p1 - p0) * PANEL_WIDTH;
-        for (int r = first; r < first + count; r++) {
+        for (int r = first; r < end; r++) {
             System.arraycopy(bias, p0 * PANEL_WIDTH, gates, r * gateWidth + p0 * PANEL_WIDTH, width);
         }
+        int tall = end == total ? Math.max(first, total - total % GateBlocks.TALL_TILE) : end;
         for (int p = p0; p < p1; p++) {
-            GateBlocks.panelRows(w, p * inSize * PANEL_WIDTH, inSize, segment.input, segment.input0 + first * segment.inputStride,
-                    segment.inputStride, count, gates, first * gateWidth + p * PANEL_WIDTH, gateWidth);
+            int weights = p * inSize * PANEL_WIDTH;
+            GateBlocks.panelRows(w, weights, inSize, segment.input, segment.input0 + first * segment.inputStride,
+                    segment.inputStride, tall - first, gates, first * gateWidth + p * PANEL_WIDTH, gateWidth);
+            if (tall < end) {
+                GateBlocks.panelRows(w, weights, inSize, segment.input, segment.input0 + tall * segment.inputStride,
+                        segment.inputStride, end - tall, gates, tall * gateWidth + p * PANEL_WIDTH, gateWidth);
+            }
         }
     }
 
     /**
-     * Gate rows of a segment's projection unit: about {@link #FILL_UNIT_FMAS} multiply-adds
-     * per panel, so that a part projecting one while it waits at a barrier is back within
-     * microseconds, and no more than a chunk ({@code chunkRows}, {@link #projectionChunk}); a
-     * multiple of the tallest tile's 6 rows. Every projection call covers one unit
-     * (or the panels of one that are left): the one-row tile sums in another order than the others
-     * ({@link GateBlocks#accumulate1}), so rows must be grouped the same way in every run, however
-     * much was projected while waiting.
+     * Gate rows a part projects per panel while it waits at a barrier: about
+     * {@link #FILL_UNIT_FMAS} multiply-adds, so that the partner it waits for finds it back within
+     * microseconds; a multiple of {@link GateBlocks#TALL_TILE} ({@link #inputProjection}).
      */
-    private static int projectionUnit(int inSize, int chunkRows) {
-        long rows = Math.min(chunkRows, FILL_UNIT_FMAS / ((long) inSize * PANEL_WIDTH));
-        return (int) Math.max(6, rows / 6 * 6);
+    private static int fillUnit(int inSize) {
+        long rows = FILL_UNIT_FMAS / ((long) inSize * PANEL_WIDTH);
+        return (int) Math.max(GateBlocks.TALL_TILE, Math.min(1 << 16, rows) / GateBlocks.TALL_TILE * GateBlocks.TALL_TILE);
     }
 
-    /** The cursor's panels of every unit that starts below {@code target}, the partly projected one first. */
+    /** The cursor's panels of the rows up to {@code target} (rounded up to tall tiles), the partly projected unit first. */
     private void projectThrough(Segment segment, ProjectionCursor cursor, int target) {
         if (cursor.panel > cursor.p0) {
-            int count = Math.min(cursor.unit, cursor.total - cursor.done);
-            inputProjection(segment, cursor.panel, cursor.p1, cursor.done, count);
-            cursor.done += count;
+            int end = Math.min(cursor.total, cursor.done + cursor.unit);
+            inputProjection(segment, cursor.panel, cursor.p1, cursor.done, end, cursor.total);
+            cursor.done = end;
             cursor.panel = cursor.p0;
         }
-        while (cursor.done < target) {
-            int count = Math.min(cursor.unit, cursor.total - cursor.done);
-            inputProjection(segment, cursor.p0, cursor.p1, cursor.done, count);
-            cursor.done += count;
+        if (cursor.done < target) {
+            int end = Math.min(cursor.total, WeightLayouts.ceilDiv(target, GateBlocks.TALL_TILE) * GateBlocks.TALL_TILE);
+            inputProjection(segment, cursor.p0, cursor.p1, cursor.done, end, cursor.total);
+            cursor.done = end;
         }
     }
 
@@ -370,10 +380,10 @@ final class SimdLstmKernel extends AbstractLstmKernel {
         int ticket = workers.arrive(parts);
         for (int spins = 0; !workers.passed(ticket); ) {
             if (cursor.done < limit && cursor.p1 > cursor.p0) {
-                int count = Math.min(cursor.unit, cursor.total - cursor.done);
-                inputProjection(segment, cursor.panel, cursor.panel + 1, cursor.done, count);
+                int end = Math.min(cursor.total, cursor.done + cursor.unit);
+                inputProjection(segment, cursor.panel, cursor.panel + 1, cursor.done, end, cursor.total);
                 if (++cursor.panel == cursor.p1) {
-                    cursor.done += count;
+                    cursor.done = end;
                     cursor.panel = cursor.p0;
                 }
             } else {
@@ -860,8 +870,8 @@ final class SimdLstmKernel extends AbstractLstmKernel {
 
     /**
      * How far a part's input projection has got (when it owns its panels): gate rows {@code [0, done)} hold
-     * {@code bias + x·W_ih} in the part's panels {@code [p0, p1)}; of the next unit
-     * ({@link #projectionUnit} rows), the panels before {@code panel}. Projected ahead at barriers
+     * {@code bias + x·W_ih} in the part's panels {@code [p0, p1)}; of the next {@code unit} rows
+     * ({@link #fillUnit}), the panels before {@code panel}. Projected ahead at barriers
      * ({@link #awaitProjecting}), at the latest just before a step needs the rows
      * ({@link #projectThrough}); which of the two computes a row never changes its bits.
      */
