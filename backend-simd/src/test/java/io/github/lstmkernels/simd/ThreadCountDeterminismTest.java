@@ -161,11 +161,7 @@ class ThreadCountDeterminismTest {
         for (LstmConfig config : configs) {
             LstmWeights weights = LstmWeights.random(config, 13);
             boolean gru = config.cell() == CellType.GRU;
-            SplittableRandom random = new SplittableRandom(17);
-            float[] x = new float[seqLen * batch * config.inputSize()];
-            for (int i = 0; i < x.length; i++) {
-                x[i] = (float) (random.nextDouble() * 2 - 1);
-            }
+            float[] x = uniform(seqLen * batch * config.inputSize(), 17);
             int states = config.numLayers() * batch;
             float[] hStep = new float[states * config.outputSize()];
             float[] cStep = gru ? null : new float[states * config.hiddenSize()];
@@ -213,11 +209,7 @@ class ThreadCountDeterminismTest {
         for (LstmConfig config : configs) {
             LstmWeights weights = LstmWeights.random(config, 29);
             boolean gru = config.cell() == CellType.GRU;
-            SplittableRandom random = new SplittableRandom(31);
-            float[] x = new float[seqLen * batch * config.inputSize()];
-            for (int i = 0; i < x.length; i++) {
-                x[i] = (float) (random.nextDouble() * 2 - 1);
-            }
+            float[] x = uniform(seqLen * batch * config.inputSize(), 31);
             float[] y1 = new float[seqLen * batch * config.outputSize()];
             float[] h1 = new float[batch * config.outputSize()];
             float[] c1 = gru ? null : new float[batch * config.hiddenSize()];
@@ -238,6 +230,16 @@ class ThreadCountDeterminismTest {
                 }
             }
         }
+    }
+
+    /** {@code n} values uniform in (−1, 1) from {@code seed}. */
+    private static float[] uniform(int n, long seed) {
+        SplittableRandom random = new SplittableRandom(seed);
+        float[] values = new float[n];
+        for (int i = 0; i < n; i++) {
+            values[i] = (float) (random.nextDouble() * 2 - 1);
+        }
+        return values;
     }
 
     private static LstmConfig randomConfig(SplittableRandom random) {
