@@ -206,16 +206,16 @@ final class SimdLstmKernel extends AbstractLstmKernel {
      * One segment as a parallel region. Part p owns a contiguous range of blocks of units: it
      * computes their input projection a chunk of steps ahead ({@link #projectionChunk}; a GRU
      * split finer than 4 blocks a part, whose panels would straddle parts, projects a range of
-     * panels followed by a barrier), and per step their recurrent sums and cells, meeting the other parts at a barrier once the step's h
-     * is complete (twice with projection: m, then h' = W_hr·m by ranges of output panels); a part
-     * waiting there projects its rows of the next steps meanwhile, in fixed units
-     * ({@link #ProjectionCursor}). Each output element is summed by one part in the same order
-     * whatever the number of parts and however far it projected ahead, so results are
-     * bit-identical for every thread count. Step i's output is written during step i + 1, from the then read-only h:
-     * each part writes the columns it computed, so that no part has a step's copy on top of its
-     * share; when the output is confined to the calling thread (a confined arena), part 0 writes
-     * it all. Part 0 alone reads and writes the other caller tensors and records whole rows of h
-     * for training; the other parts record their own columns of c (GRU: of hn).
+     * panels followed by a barrier), and per step their recurrent sums and cells, meeting the other
+     * parts at a barrier once the step's h is complete (twice with projection: m, then
+     * h' = W_hr·m by ranges of output panels); a part waiting there projects its rows of the next
+     * steps meanwhile ({@link ProjectionCursor}). Each output element is summed by one part in the
+     * same order whatever the number of parts and however far it projected ahead, so results are
+     * bit-identical for every thread count. Step i's output is written during step i + 1, from the
+     * then read-only h: each part writes the columns it computed, so that no part has a step's copy
+     * on top of its share; when the output is confined to the calling thread (a confined arena),
+     * part 0 writes it all. Part 0 alone reads and writes the other caller tensors and records
+     * whole rows of h for training; the other parts record their own columns of c (GRU: of hn).
      */
     private void segmentPart(Segment segment, int part, int parts) {
         LayerPass pass = segment.pass;
@@ -869,7 +869,7 @@ final class SimdLstmKernel extends AbstractLstmKernel {
     }
 
     /**
-     * How far a part's input projection has got (when it owns its panels): gate rows {@code [0, done)} hold
+     * How far a part's input projection has got: gate rows {@code [0, done)} hold
      * {@code bias + x·W_ih} in the part's panels {@code [p0, p1)}; of the next {@code unit} rows
      * ({@link #fillUnit}), the panels before {@code panel}. Projected ahead at barriers
      * ({@link #awaitProjecting}), at the latest just before a step needs the rows
