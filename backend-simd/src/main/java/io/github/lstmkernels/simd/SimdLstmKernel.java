@@ -142,30 +142,33 @@ final class SimdLstmKernel extends AbstractLstmKernel {
         int gateRows = steps * rows;
         int parts = partsFor(rows);
         Workspace ws = workspaces.get();
-        ws.ensure(gateRows * inSize, gateRows * gateWidth, rows * Math.max(padded, hStride),
-                3 * Math.max(rows * LANES, padded), parts);
         Segment segment = ws.segment;
         segment.start(this, pass, index, inSize);
-        if (!segment.readInPlace(rows)) {
-            // Input rows in processing order (gate row i·rows + b is step i, batch row b), so the
-            // projection is one GEMM over evenly spaced rows whichever the direction or layout.
-            for (int i = 0; i < steps; i++) {
-                int t = pass.time(i);
-                for (int b = 0; b < rows; b++) {
-                    pass.input().read(t, b, ws.input, (i * rows + b) * inSize, inSize);
+        // The segment refers to the caller's tensors only until it ends, whatever is thrown.
+        try {
+            boolean inPlace = segment.readInPlace(rows);
+            // The gathered copy of the input is only needed (and grown) when it cannot be read in place.
+            ws.ensure(inPlace ? 0 : gateRows * inSize, gateRows * gateWidth, rows * Math.max(padded, hStride),
+                    3 * Math.max(rows * LANES, padded), parts);
+            if (!inPlace) {
+                // Input rows in processing order (gate row i·rows + b is step i, batch row b), so the
+                // projection is one GEMM over evenly spaced rows whichever the direction or layout.
+                for (int i = 0; i < steps; i++) {
+                    int t = pass.time(i);
+                    for (int b = 0; b < rows; b++) {
+                        pass.input().read(t, b, ws.input, (i * rows + b) * inSize, inSize);
+                    }
+                }
+                segment.readFrom(ws.input, 0, inSize);
+            }
+            for (int b = 0; b < rows; b++) {
+                pass.readH(b, ws.h, b * hStride);
+                Arrays.fill(ws.h, b * hStride + hout, (b + 1) * hStride, 0f);
+                if (!gru) {
+                    pass.readC(b, ws.c, b * padded);
+                    Arrays.fill(ws.c, b * padded + hidden, (b + 1) * padded, 0f);
                 }
             }
-            segment.readFrom(ws.input, 0, inSize);
-        }
-        for (int b = 0; b < rows; b++) {
-            pass.readH(b, ws.h, b * hStride);
-            Arrays.fill(ws.h, b * hStride + hout, (b + 1) * hStride, 0f);
-            if (!gru) {
-                pass.readC(b, ws.c, b * padded);
-                Arrays.fill(ws.c, b * padded + hidden, (b + 1) * padded, 0f);
-            }
-        }
-        try {
             workers.run(parts, segment);
         } finally {
             segment.end();
@@ -352,13 +355,20 @@ final class SimdLstmKernel extends AbstractLstmKernel {
         return (int) Math.max(GateBlocks.TALL_TILE, Math.min(1 << 16, rows) / GateBlocks.TALL_TILE * GateBlocks.TALL_TILE);
     }
 
-    /** The cursor's panels of the rows up to {@code target} (rounded up to tall tiles), the partly projected unit first. */
-    private void projectThrough(Segment segment, ProjectionCursor cursor, int target) {
-        if (cursor.panel > cursor.p0) {
-            int end = Math.min(cursor.total, cursor.done + cursor.unit);
-            inputProjection(segment, cursor.panel, cursor.p1, cursor.done, end, cursor.total);
+    /** The cursor's next panel of its current unit of rows; past the last panel, the next unit. */
+    private void projectNextPanel(Segment segment, ProjectionCursor cursor) {
+        int end = Math.min(cursor.total, cursor.done + cursor.unit);
+        inputProjection(segment, cursor.panel, cursor.panel + 1, cursor.done, end, cursor.total);
+        if (++cursor.panel == cursor.p1) {
             cursor.done = end;
             cursor.panel = cursor.p0;
+        }
+    }
+
+    /** The cursor's panels of the rows up to {@code target} (rounded up to tall tiles), the partly projected unit first. */
+    private void projectThrough(Segment segment, ProjectionCursor cursor, int target) {
+        while (cursor.panel > cursor.p0) {
+            projectNextPanel(segment, cursor);
         }
         if (cursor.done < target) {
             int end = Math.min(cursor.total, WeightLayouts.ceilDiv(target, GateBlocks.TALL_TILE) * GateBlocks.TALL_TILE);
@@ -380,12 +390,7 @@ final class SimdLstmKernel extends AbstractLstmKernel {
         int ticket = workers.arrive(parts);
         for (int spins = 0; !workers.passed(ticket); ) {
             if (cursor.done < limit && cursor.p1 > cursor.p0) {
-                int end = Math.min(cursor.total, cursor.done + cursor.unit);
-                inputProjection(segment, cursor.panel, cursor.panel + 1, cursor.done, end, cursor.total);
-                if (++cursor.panel == cursor.p1) {
-                    cursor.done = end;
-                    cursor.panel = cursor.p0;
-                }
+                projectNextPanel(segment, cursor);
             } else {
                 Workers.pause(spins++);
             }
