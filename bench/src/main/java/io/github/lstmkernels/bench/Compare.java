@@ -15,11 +15,16 @@ import java.time.ZonedDateTime;
 import java.time.format.DateTimeFormatter;
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.Collections;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
+import java.util.Map;
 import java.util.concurrent.TimeUnit;
 import java.util.stream.Collectors;
 import org.openjdk.jmh.profile.GCProfiler;
+import org.openjdk.jmh.results.BenchmarkResult;
+import org.openjdk.jmh.results.IterationResult;
 import org.openjdk.jmh.results.Result;
 import org.openjdk.jmh.results.RunResult;
 import org.openjdk.jmh.runner.Runner;
@@ -36,14 +41,19 @@ import org.openjdk.jmh.runner.options.VerboseMode;
  *
  * <pre>
  * compare [--backends scalar,simd,onednn] [--shapes a,b,...] [--modes sequence,step]
- *         [--threads 1|all] [--iterations 4] [--out results]
+ *         [--threads 1|all] [--forks 2] [--iterations 4] [--out results]
  * </pre>
  * {@code --threads} sets the thread count of every backend at once ({@code lstm.onednn.threads},
  * {@code lstm.simd.threads}): 1, or every available processor. The run also measures, on its own
  * machine, the FMA peak of one core and its read bandwidth from L2 and from L3; batch-1 rows are
  * set against the level their weights stream from.
- * <pre>
- * </pre>
+ *
+ * <p><b>Forks.</b> Each (backend, shape, mode) is measured in {@code --forks} JVMs, the backends'
+ * forks of a shape alternating (A B, then B A), and its figure is the median of all their
+ * iterations. This machine class is shared and noisy: a spell of a few seconds in which one core
+ * runs slow, or two threads give no speed-up, falls on one fork of one backend and alone moved a
+ * same-run ratio by a third (a, two threads: one simd fork at 470 µs, the next two at 780 µs). With
+ * two forks in ABBA order both backends draw from the same minutes.
  */
 final class Compare {
     private static final ObjectMapper JSON = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
@@ -56,7 +66,7 @@ final class Compare {
 
     /** One measured (backend, shape, mode). */
     record Row(String backend, BenchShape shape, String mode, double medianMicros, double errorMicros,
-               double bytesPerOp) {
+               double bytesPerOp, List<Double> forkMedians) {
         double gflops() {
             return shape.flops() / (medianMicros * 1e3);
         }
@@ -83,6 +93,10 @@ final class Compare {
         }
         int threadCount = threads.equals("all") ? Runtime.getRuntime().availableProcessors() : 1;
         int iterations = Integer.parseInt(BenchTool.option(args, "--iterations", "4"));
+        int forks = Integer.parseInt(BenchTool.option(args, "--forks", "2"));
+        if (forks < 1 || iterations < 1) {
+            throw new IllegalArgumentException("--forks and --iterations are at least 1");
+        }
         Path outDir = Path.of(BenchTool.option(args, "--out", "results"));
         if (!args.isEmpty()) {
             throw new IllegalArgumentException("unexpected arguments " + args);
@@ -109,17 +123,29 @@ final class Compare {
                 caches.l3GBps(), caches.l3Bytes() >> 20);
 
         List<Row> rows = new ArrayList<>();
-        int total = backends.size() * shapes.stream().mapToInt(s -> s.hasStepMode() ? modes.size() : 1).sum();
+        int total = forks * backends.size() * shapes.stream().mapToInt(s -> s.hasStepMode() ? modes.size() : 1).sum();
         int done = 0;
         for (BenchShape shape : shapes) {
-            for (String backend : backends) {
-                for (String mode : modes) {
-                    if (mode.equals("step") && !shape.hasStepMode()) {
-                        continue;
+            List<String> shapeModes = modes.stream().filter(m -> m.equals("sequence") || shape.hasStepMode()).toList();
+            Map<String, List<RunResult>> runs = new LinkedHashMap<>();
+            for (int fork = 0; fork < forks; fork++) {
+                List<String> order = new ArrayList<>(backends);
+                if (fork % 2 == 1) {
+                    Collections.reverse(order);
+                }
+                for (String backend : order) {
+                    for (String mode : shapeModes) {
+                        done++;
+                        System.err.printf(Locale.ROOT, "compare: [%d/%d] %s, shape %s, %s, fork %d ...%n", done, total,
+                                backend, shape, mode, fork + 1);
+                        runs.computeIfAbsent(backend + " " + mode, k -> new ArrayList<>())
+                                .add(measure(backend, shape, mode, jvmArgs, iterations));
                     }
-                    done++;
-                    System.err.printf(Locale.ROOT, "compare: [%d/%d] %s, shape %s, %s ...%n", done, total, backend, shape, mode);
-                    rows.add(measure(backend, shape, mode, jvmArgs, iterations));
+                }
+            }
+            for (String backend : backends) {
+                for (String mode : shapeModes) {
+                    rows.add(pooled(backend, shape, mode, runs.get(backend + " " + mode)));
                 }
             }
         }
@@ -127,14 +153,16 @@ final class Compare {
         String cpu = cpuModel();
         String when = ZonedDateTime.now().format(DateTimeFormatter.ISO_OFFSET_DATE_TIME);
         String header = String.format(Locale.ROOT, "%s | %s | JDK %s | threads per backend: %d | FMA peak %.1f GFLOP/s per core"
-                        + " | read L2 %.1f GB/s, L3 %.1f GB/s | JMH: 1 fork, %d×0.4 s warmup, %d×0.4 s measured, median",
-                when, cpu, Runtime.version(), threadCount, peak, caches.l2GBps(), caches.l3GBps(), WARMUP_ITERATIONS, iterations);
+                        + " | read L2 %.1f GB/s, L3 %.1f GB/s | JMH: %d forks (backends alternating), %d×0.4 s warmup,"
+                        + " %d×0.4 s measured each, median of all",
+                when, cpu, Runtime.version(), threadCount, peak, caches.l2GBps(), caches.l3GBps(), forks, WARMUP_ITERATIONS,
+                iterations);
         printTable(out, header, rows, peak * threadCount, threadCount, caches, jvmArgs);
         Files.createDirectories(outDir);
         String stamp = ZonedDateTime.now().format(DateTimeFormatter.ofPattern("yyyyMMdd-HHmmss"));
         Path json = outDir.resolve("compare-" + stamp + ".json");
         Path svg = outDir.resolve("compare-" + stamp + ".svg");
-        writeJson(json, when, cpu, peak, threadCount, caches, jvmArgs, iterations, rows);
+        writeJson(json, when, cpu, peak, threadCount, caches, jvmArgs, forks, iterations, rows);
         Files.writeString(svg, Chart.svg(rows, modes.contains("sequence") ? "sequence" : modes.getFirst(), header, peak * threadCount));
         Files.copy(json, outDir.resolve("compare-latest.json"), java.nio.file.StandardCopyOption.REPLACE_EXISTING);
         Files.copy(svg, outDir.resolve("compare-latest.svg"), java.nio.file.StandardCopyOption.REPLACE_EXISTING);
@@ -143,7 +171,8 @@ final class Compare {
         return 0;
     }
 
-    private static Row measure(String backend, BenchShape shape, String mode, List<String> jvmArgs, int iterations)
+    /** One fork of one (backend, shape, mode). */
+    private static RunResult measure(String backend, BenchShape shape, String mode, List<String> jvmArgs, int iterations)
             throws RunnerException {
         ChainedOptionsBuilder options = new OptionsBuilder()
                 .include(LstmBenchmark.class.getName() + "." + mode + "$")
@@ -158,13 +187,38 @@ final class Compare {
                 .jvmArgs(jvmArgs.toArray(String[]::new))
                 .addProfiler(GCProfiler.class)
                 .verbosity(VerboseMode.SILENT);
-        RunResult result = new Runner(options.build()).runSingle();
-        Result<?> primary = result.getPrimaryResult();
-        double median = primary.getStatistics().getPercentile(50);
-        double error = primary.getScoreError();
-        Result<?> alloc = result.getSecondaryResults().get("gc.alloc.rate.norm");
-        return new Row(backend, shape, mode, median, Double.isNaN(error) ? 0 : error,
-                alloc == null ? Double.NaN : alloc.getScore());
+        return new Runner(options.build()).runSingle();
+    }
+
+    /**
+     * The row of one (backend, shape, mode) from its forks: the median of every measured iteration
+     * of every fork; as error, the largest distance of a fork's own median from it.
+     */
+    static Row pooled(String backend, BenchShape shape, String mode, List<RunResult> forks) {
+        List<Double> all = new ArrayList<>();
+        List<Double> forkMedians = new ArrayList<>();
+        double bytes = 0;
+        for (RunResult fork : forks) {
+            List<Double> scores = new ArrayList<>();
+            for (BenchmarkResult benchmark : fork.getBenchmarkResults()) {
+                for (IterationResult iteration : benchmark.getIterationResults()) {
+                    scores.add(iteration.getPrimaryResult().getScore());
+                }
+            }
+            all.addAll(scores);
+            forkMedians.add(median(scores));
+            Result<?> alloc = fork.getSecondaryResults().get("gc.alloc.rate.norm");
+            bytes = Math.max(bytes, alloc == null ? Double.NaN : alloc.getScore());
+        }
+        double median = median(all);
+        double error = forkMedians.stream().mapToDouble(m -> Math.abs(m - median)).max().orElse(0);
+        return new Row(backend, shape, mode, median, error, bytes, forkMedians);
+    }
+
+    static double median(List<Double> values) {
+        double[] sorted = values.stream().mapToDouble(Double::doubleValue).sorted().toArray();
+        int n = sorted.length;
+        return n % 2 == 1 ? sorted[n / 2] : (sorted[n / 2 - 1] + sorted[n / 2]) / 2;
     }
 
     private static void printTable(PrintStream out, String header, List<Row> rows, double peak, int threads,
@@ -209,7 +263,7 @@ final class Compare {
     }
 
     private static void writeJson(Path file, String when, String cpu, double peak, int threads, CacheBandwidth.Levels caches,
-                                  List<String> jvmArgs, int iterations, List<Row> rows) throws IOException {
+                                  List<String> jvmArgs, int forks, int iterations, List<Row> rows) throws IOException {
         ObjectNode root = JSON.createObjectNode();
         root.put("date", when);
         root.put("cpu", cpu);
@@ -221,7 +275,8 @@ final class Compare {
         root.put("l3_bytes", caches.l3Bytes());
         root.put("l2_read_gbps", caches.l2GBps());
         root.put("l3_read_gbps", caches.l3GBps());
-        root.put("jmh", "1 fork, " + WARMUP_ITERATIONS + " x 0.4 s warmup, " + iterations + " x 0.4 s measurement, average time, median reported");
+        root.put("jmh", forks + " forks (backends alternating), " + WARMUP_ITERATIONS + " x 0.4 s warmup, " + iterations
+                + " x 0.4 s measurement each, average time, median of all iterations reported");
         ArrayNode results = root.putArray("results");
         for (Row r : rows) {
             ObjectNode o = results.addObject();
@@ -239,6 +294,8 @@ final class Compare {
             o.put("mode", r.mode());
             o.put("us_per_op_median", r.medianMicros());
             o.put("us_per_op_error", r.errorMicros());
+            ArrayNode perFork = o.putArray("us_per_op_fork_medians");
+            r.forkMedians().forEach(perFork::add);
             o.put("gflops", r.gflops());
             o.put("share_of_peak", r.gflops() / (peak * threads));
             o.put("bytes_per_op", r.bytesPerOp());
@@ -267,7 +324,8 @@ final class Compare {
         List<Row> rows = new ArrayList<>();
         for (var r : root.path("results")) {
             rows.add(new Row(r.path("backend").asText(), BenchShape.of(r.path("shape").asText()), r.path("mode").asText(),
-                    r.path("us_per_op_median").asDouble(), r.path("us_per_op_error").asDouble(), r.path("bytes_per_op").asDouble()));
+                    r.path("us_per_op_median").asDouble(), r.path("us_per_op_error").asDouble(), r.path("bytes_per_op").asDouble(),
+                    List.of()));
         }
         String header = root.path("date").asText() + " | " + root.path("cpu").asText() + " | JDK " + root.path("jdk").asText()
                 + " | threads per backend: " + root.path("threads").asText(root.path("onednn_threads").asText())

@@ -80,6 +80,13 @@ class BenchToolTest {
     }
 
     @Test
+    void compareReportsTheMedianOfEveryForksIterations() {
+        assertEquals(3.0, Compare.median(List.of(5.0, 1.0, 3.0)));
+        assertEquals(3.0, Compare.median(List.of(4.0, 1.0, 100.0, 2.0)));
+        oneLineError(tool("compare", "--forks", "0"), 1, "--forks and --iterations are at least 1");
+    }
+
+    @Test
     void runWritesWhatTheKernelComputes() throws IOException {
         LstmConfig config = LstmConfig.builder(3, 4).numLayers(2).build();
         LstmWeights weights = LstmWeights.random(config, 5);
