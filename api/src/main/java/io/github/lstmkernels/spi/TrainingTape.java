@@ -21,8 +21,8 @@ public abstract class TrainingTape implements AutoCloseable {
     protected abstract void clearGradients();
 
     /**
-     * Hands the accumulated parameter gradients to the caller, in PyTorch's names and layouts:
-     * {@code GradientSink.store} per tensor (it overwrites or adds, as the caller chose).
+     * Hands the accumulated parameter gradients to the caller, in PyTorch's names and layouts,
+     * through a {@link GradientExport} (it overwrites or adds, as the caller chose).
      */
     protected abstract void exportGradients(LstmGradients gradients);
 

@@ -3,8 +3,7 @@ package io.github.lstmkernels.onednn;
 import io.github.lstmkernels.CellType;
 import io.github.lstmkernels.LstmConfig;
 import io.github.lstmkernels.LstmGradients;
-import io.github.lstmkernels.LstmWeights;
-import io.github.lstmkernels.spi.GradientSink;
+import io.github.lstmkernels.spi.GradientExport;
 import io.github.lstmkernels.spi.TrainingTape;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
@@ -43,7 +42,8 @@ import java.util.concurrent.atomic.AtomicInteger;
  *   <li>the record: {@code ⌈W(l, T, B)⌉₆₄ + 2·⌈4·B·Hout⌉₆₄ + 2·⌈4·B·H⌉₆₄} (no c terms for a GRU),
  *       W being oneDNN's workspace size for that shape (queried from the training plan);</li>
  *   <li>the native gradients: {@code 4·(G·H·I_l + G·H·Hout + 4·H + H·P)};</li>
- *   <li>their PyTorch-layout export arrays: {@code 4·(G·H·I_l + G·H·Hout + 2·G·H + P·H)}.</li>
+ *   <li>their PyTorch-layout staging arrays ({@code GradientExport.staged}): {@code 4·(G·H·I_l + G·H·Hout + 2·G·H + P·H)}, the biases
+ *       only with bias.</li>
  * </ul>
  * The walk's buffers are counted by the walk ({@code LstmTraining.bytesFor} adds them). With
  * lengths, each segment has a record of its own (steps, rows); they add up to about the same, one
@@ -76,13 +76,8 @@ final class OneDnnTape extends TrainingTape {
     private final MemorySegment[] diffWeightsIter;
     private final MemorySegment[] diffBias;
     private final MemorySegment[] diffProjection;
-    private final float[][] exportIh;
-    private final float[][] exportHh;
-    private final float[][] exportBiasIh;
-    private final float[][] exportBiasHh;
-    private final float[][] exportHr;
-    /** [l·D + d]: the PyTorch names of the layer's gradients (weight_ih, weight_hh, bias_ih, bias_hh, weight_hr). */
-    private final String[][] names;
+    private final GradientExport export;
+    private final GradientExport.Converter toPyTorch = this::toPyTorch;
 
     /** Runs in flight on this tape: close waits for them, so native memory is never freed under one. */
     private final AtomicInteger inUse = new AtomicInteger();
@@ -103,12 +98,7 @@ final class OneDnnTape extends TrainingTape {
         diffWeightsIter = new MemorySegment[count];
         diffBias = new MemorySegment[count];
         diffProjection = new MemorySegment[count];
-        exportIh = new float[count][];
-        exportHh = new float[count][];
-        exportBiasIh = new float[count][];
-        exportBiasHh = new float[count][];
-        exportHr = new float[count][];
-        names = new String[count][];
+        export = GradientExport.staged(config);
         for (int l = 0; l < config.numLayers(); l++) {
             int in = config.layerInputSize(l);
             for (int d = 0; d < directions; d++) {
@@ -117,14 +107,6 @@ final class OneDnnTape extends TrainingTape {
                 diffWeightsIter[i] = gradientsArena.allocate(4L * hout * gates * hidden, 64);
                 diffBias[i] = gradientsArena.allocate(4L * 4 * hidden, 64);
                 diffProjection[i] = gradientsArena.allocate(Math.max(4L * hidden * projection, 4), 64);
-                exportIh[i] = new float[gates * hidden * in];
-                exportHh[i] = new float[gates * hidden * hout];
-                exportBiasIh[i] = new float[gates * hidden];
-                exportBiasHh[i] = new float[gates * hidden];
-                exportHr[i] = new float[projection * hidden];
-                String suffix = LstmWeights.suffix(l, d);
-                names[i] = new String[] {"weight_ih" + suffix, "weight_hh" + suffix, "bias_ih" + suffix,
-                        "bias_hh" + suffix, "weight_hr" + suffix};
             }
         }
     }
@@ -277,11 +259,9 @@ final class OneDnnTape extends TrainingTape {
                 int i = l * directions + d;
                 bytes += diffWeightsLayer[i].byteSize() + diffWeightsIter[i].byteSize() + diffBias[i].byteSize()
                         + (projection > 0 ? diffProjection[i].byteSize() : 0);
-                bytes += 4L * (exportIh[i].length + exportHh[i].length + exportBiasIh[i].length
-                        + exportBiasHh[i].length + exportHr[i].length);
             }
         }
-        return bytes;
+        return bytes + export.stagingBytes();
     }
 
     @Override
@@ -296,31 +276,25 @@ final class OneDnnTape extends TrainingTape {
 
     @Override
     protected void exportGradients(LstmGradients gradients) {
-        for (int l = 0; l < config.numLayers(); l++) {
-            int in = config.layerInputSize(l);
-            for (int d = 0; d < directions; d++) {
-                int i = l * directions + d;
-                toGateRows(diffWeightsLayer[i], in, exportIh[i]);
-                toGateRows(diffWeightsIter[i], hout, exportHh[i]);
-                GradientSink.store(gradients, names[i][0], exportIh[i]);
-                GradientSink.store(gradients, names[i][1], exportHh[i]);
-                if (config.bias()) {
-                    exportBias(diffBias[i], exportBiasIh[i], exportBiasHh[i]);
-                    GradientSink.store(gradients, names[i][2], exportBiasIh[i]);
-                    GradientSink.store(gradients, names[i][3], exportBiasHh[i]);
-                }
-                if (projection > 0) {
-                    // ldio [H][P] to PyTorch's weight_hr [P][H].
-                    float[] hr = exportHr[i];
-                    for (int h = 0; h < hidden; h++) {
-                        for (int p = 0; p < projection; p++) {
-                            hr[p * hidden + h] = diffProjection[i].getAtIndex(FLOAT, (long) h * projection + p);
-                        }
+        export.export(gradients, toPyTorch);
+    }
+
+    private float[] toPyTorch(GradientExport.Parameter parameter, int index, float[] into) {
+        switch (parameter) {
+            case WEIGHT_IH -> toGateRows(diffWeightsLayer[index], config.layerInputSize(index / directions), into);
+            case WEIGHT_HH -> toGateRows(diffWeightsIter[index], hout, into);
+            case BIAS_IH -> toBias(diffBias[index], false, into);
+            case BIAS_HH -> toBias(diffBias[index], true, into);
+            case WEIGHT_HR -> {
+                // ldio [H][P] to PyTorch's weight_hr [P][H].
+                for (int h = 0; h < hidden; h++) {
+                    for (int p = 0; p < projection; p++) {
+                        into[p * hidden + h] = diffProjection[index].getAtIndex(FLOAT, (long) h * projection + p);
                     }
-                    GradientSink.store(gradients, names[i][4], hr);
                 }
             }
         }
+        return into;
     }
 
     /** ldigo {@code [K][G][H]} to PyTorch's {@code [G·H, K]}, gate blocks in PyTorch's order. */
@@ -337,20 +311,19 @@ final class OneDnnTape extends TrainingTape {
     }
 
     /**
-     * oneDNN's bias gradient, one bias per gate, to PyTorch's two. LSTM: {@code b_ih + b_hh} was
-     * folded, so both get it. GRU (oneDNN's u, r, o, u'): {@code b_ih = [r, u, o]} and
-     * {@code b_hh = [r, u, u']}, u' being the n gate's recurrent bias inside the reset product.
+     * oneDNN's bias gradient, one bias per gate, to one of PyTorch's two ({@code recurrent}: b_hh).
+     * LSTM: {@code b_ih + b_hh} was folded, so both get it. GRU (oneDNN's u, r, o, u'):
+     * {@code b_ih = [r, u, o]} and {@code b_hh = [r, u, u']}, u' being the n gate's recurrent bias
+     * inside the reset product.
      */
-    private void exportBias(MemorySegment ldgo, float[] ih, float[] hh) {
+    private void toBias(MemorySegment ldgo, boolean recurrent, float[] into) {
         if (!gru) {
-            MemorySegment.copy(ldgo, FLOAT, 0, ih, 0, ih.length);
-            System.arraycopy(ih, 0, hh, 0, hh.length);
+            MemorySegment.copy(ldgo, FLOAT, 0, into, 0, into.length);
             return;
         }
         for (int g = 0; g < 3; g++) {
-            long from = (long) GRU_BLOCK[g] * hidden;
-            MemorySegment.copy(ldgo, FLOAT, 4 * from, ih, g * hidden, hidden);
-            MemorySegment.copy(ldgo, FLOAT, 4 * (g == 2 ? 3L * hidden : from), hh, g * hidden, hidden);
+            long from = recurrent && g == 2 ? 3L * hidden : (long) GRU_BLOCK[g] * hidden;
+            MemorySegment.copy(ldgo, FLOAT, 4 * from, into, g * hidden, hidden);
         }
     }
 

@@ -3,8 +3,7 @@ package io.github.lstmkernels.scalar;
 import io.github.lstmkernels.CellType;
 import io.github.lstmkernels.LstmConfig;
 import io.github.lstmkernels.LstmGradients;
-import io.github.lstmkernels.LstmWeights;
-import io.github.lstmkernels.spi.GradientSink;
+import io.github.lstmkernels.spi.GradientExport;
 import io.github.lstmkernels.spi.TrainingTape;
 
 /**
@@ -23,6 +22,8 @@ final class ScalarTape extends TrainingTape {
     final float[][] inputBiasGrads;
     final float[][] recurrentBiasGrads;
     final float[][] projectionGrads;
+    private final GradientExport export;
+    private final GradientExport.Converter asAccumulated = this::asAccumulated;
 
     ScalarTape(LstmConfig config) {
         this.config = config;
@@ -35,6 +36,7 @@ final class ScalarTape extends TrainingTape {
         inputBiasGrads = new float[count][];
         recurrentBiasGrads = new float[count][];
         projectionGrads = new float[count][];
+        export = GradientExport.direct(config);
         int rows = config.gateRows();
         for (int l = 0; l < config.numLayers(); l++) {
             for (int d = 0; d < config.numDirections(); d++) {
@@ -86,20 +88,17 @@ final class ScalarTape extends TrainingTape {
 
     @Override
     protected void exportGradients(LstmGradients gradients) {
-        for (int l = 0; l < config.numLayers(); l++) {
-            for (int d = 0; d < config.numDirections(); d++) {
-                int i = l * config.numDirections() + d;
-                String suffix = LstmWeights.suffix(l, d);
-                GradientSink.store(gradients, "weight_ih" + suffix, inputGrads[i]);
-                GradientSink.store(gradients, "weight_hh" + suffix, recurrentGrads[i]);
-                if (config.bias()) {
-                    GradientSink.store(gradients, "bias_ih" + suffix, inputBiasGrads[i]);
-                    GradientSink.store(gradients, "bias_hh" + suffix, recurrentBiasGrads[i]);
-                }
-                if (config.projectionSize() > 0) {
-                    GradientSink.store(gradients, "weight_hr" + suffix, projectionGrads[i]);
-                }
-            }
-        }
+        export.export(gradients, asAccumulated);
+    }
+
+    /** The accumulators are in PyTorch's layouts already. */
+    private float[] asAccumulated(GradientExport.Parameter parameter, int index, float[] unused) {
+        return switch (parameter) {
+            case WEIGHT_IH -> inputGrads[index];
+            case WEIGHT_HH -> recurrentGrads[index];
+            case BIAS_IH -> inputBiasGrads[index];
+            case BIAS_HH -> recurrentBiasGrads[index];
+            case WEIGHT_HR -> projectionGrads[index];
+        };
     }
 }

@@ -4,8 +4,7 @@ import static io.github.lstmkernels.simd.GateBlocks.LANES;
 
 import io.github.lstmkernels.LstmConfig;
 import io.github.lstmkernels.LstmGradients;
-import io.github.lstmkernels.LstmWeights;
-import io.github.lstmkernels.spi.GradientSink;
+import io.github.lstmkernels.spi.GradientExport;
 import io.github.lstmkernels.spi.TrainingTape;
 import java.util.Arrays;
 
@@ -59,12 +58,8 @@ final class SimdTape extends TrainingTape {
     final float[][] inputBiasGrads;
     final float[][] recurrentBiasGrads;
     final float[][] projectionGrads;
-    private final float[][] exportIh;
-    private final float[][] exportHh;
-    private final float[][] exportBiasIh;
-    private final float[][] exportBiasHh;
-    private final float[][] exportHr;
-    private final String[][] names;
+    private final GradientExport export;
+    private final GradientExport.Converter toPyTorch = this::toPyTorch;
 
     // Backward scratch, grown to the largest segment seen.
     /** dA of a segment, [R][gS]; the GRU's input side. */
@@ -108,13 +103,7 @@ final class SimdTape extends TrainingTape {
         inputBiasGrads = new float[count][];
         recurrentBiasGrads = new float[count][];
         projectionGrads = new float[count][];
-        exportIh = new float[count][];
-        exportHh = new float[count][];
-        exportBiasIh = new float[count][];
-        exportBiasHh = new float[count][];
-        exportHr = new float[count][];
-        names = new String[count][];
-        int rows = config.gateRows();
+        export = GradientExport.staged(config);
         for (int l = 0; l < config.numLayers(); l++) {
             for (int d = 0; d < config.numDirections(); d++) {
                 int i = l * config.numDirections() + d;
@@ -123,19 +112,9 @@ final class SimdTape extends TrainingTape {
                 recurrentGrads[i] = new float[hout * gateWidth];
                 inputBiasGrads[i] = new float[gateWidth];
                 recurrentBiasGrads[i] = new float[gateWidth];
-                exportIh[i] = new float[rows * in];
-                exportHh[i] = new float[rows * hout];
-                if (config.bias()) {
-                    exportBiasIh[i] = new float[rows];
-                    exportBiasHh[i] = new float[rows];
-                }
                 if (projected) {
                     projectionGrads[i] = new float[config.projectionSize() * mStride];
-                    exportHr[i] = new float[config.projectionSize() * hidden];
                 }
-                String suffix = LstmWeights.suffix(l, d);
-                names[i] = new String[] {"weight_ih" + suffix, "weight_hh" + suffix, "bias_ih" + suffix,
-                        "bias_hh" + suffix, "weight_hr" + suffix};
             }
         }
     }
@@ -191,13 +170,7 @@ final class SimdTape extends TrainingTape {
         for (int i = 0; i < gatesRecord.length; i++) {
             floats += rows * (gateWidth + hStride + padded);
             floats += inputGrads[i].length + recurrentGrads[i].length + inputBiasGrads[i].length
-                    + recurrentBiasGrads[i].length + exportIh[i].length + exportHh[i].length;
-            if (exportBiasIh[i] != null) {
-                floats += exportBiasIh[i].length + exportBiasHh[i].length;
-            }
-            if (projected) {
-                floats += projectionGrads[i].length + exportHr[i].length;
-            }
+                    + recurrentBiasGrads[i].length + (projected ? projectionGrads[i].length : 0);
         }
         for (int l = 0; l < config.numLayers(); l++) {
             widestInput = Math.max(widestInput, config.layerInputSize(l));
@@ -208,7 +181,7 @@ final class SimdTape extends TrainingTape {
                 + rows * dhStride
                 + (projected ? rows * (dhStride + mStride) + (long) batch * mStride : 0)
                 + (long) batch * (2 * dhStride + padded);
-        return Float.BYTES * (floats + scratchFloats);
+        return Float.BYTES * (floats + scratchFloats) + export.stagingBytes();
     }
 
     @Override
@@ -231,31 +204,23 @@ final class SimdTape extends TrainingTape {
 
     @Override
     protected void exportGradients(LstmGradients gradients) {
-        for (int l = 0; l < config.numLayers(); l++) {
-            int in = config.layerInputSize(l);
-            for (int d = 0; d < config.numDirections(); d++) {
-                int i = l * config.numDirections() + d;
-                toPyTorch(inputGrads[i], in, exportIh[i]);
-                toPyTorch(recurrentGrads[i], hout, exportHh[i]);
-                GradientSink.store(gradients, names[i][0], exportIh[i]);
-                GradientSink.store(gradients, names[i][1], exportHh[i]);
-                if (config.bias()) {
-                    toPyTorch(inputBiasGrads[i], 1, exportBiasIh[i]);
-                    // LSTM: both biases enter the same sum, so their gradients are equal.
-                    toPyTorch(gru ? recurrentBiasGrads[i] : inputBiasGrads[i], 1, exportBiasHh[i]);
-                    GradientSink.store(gradients, names[i][2], exportBiasIh[i]);
-                    GradientSink.store(gradients, names[i][3], exportBiasHh[i]);
-                }
-                if (projected) {
-                    float[] acc = projectionGrads[i];
-                    float[] out = exportHr[i];
-                    for (int p = 0; p < config.projectionSize(); p++) {
-                        System.arraycopy(acc, p * mStride, out, p * hidden, hidden);
-                    }
-                    GradientSink.store(gradients, names[i][4], out);
+        export.export(gradients, toPyTorch);
+    }
+
+    private float[] toPyTorch(GradientExport.Parameter parameter, int index, float[] into) {
+        switch (parameter) {
+            case WEIGHT_IH -> toPyTorch(inputGrads[index], config.layerInputSize(index / config.numDirections()), into);
+            case WEIGHT_HH -> toPyTorch(recurrentGrads[index], hout, into);
+            case BIAS_IH -> toPyTorch(inputBiasGrads[index], 1, into);
+            // LSTM: both biases enter the same sum, so their gradients are equal.
+            case BIAS_HH -> toPyTorch(gru ? recurrentBiasGrads[index] : inputBiasGrads[index], 1, into);
+            case WEIGHT_HR -> {
+                for (int p = 0; p < config.projectionSize(); p++) {
+                    System.arraycopy(projectionGrads[index], p * mStride, into, p * hidden, hidden);
                 }
             }
         }
+        return into;
     }
 
     /** {@code [K][gS]} accumulators to PyTorch's {@code [G·H, K]}. */
