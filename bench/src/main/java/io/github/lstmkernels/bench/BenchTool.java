@@ -151,7 +151,7 @@ public final class BenchTool implements Callable<Integer> {
         String modes;
         @Option(names = "--threads", paramLabel = "1|all", description = "Threads of every backend (lstm.onednn.threads, lstm.simd.threads): 1, or every available processor (default: 1).")
         String threads;
-        @Option(names = "--forks", paramLabel = "N", description = "JVMs per backend, shape and mode, the backends' forks alternating; the figure is the median of all their iterations (default: 2).")
+        @Option(names = "--forks", paramLabel = "N", description = "JVMs per backend, shape and mode, the backends' forks alternating; the figure is the lowest of the forks' medians (default: 2).")
         Integer forks;
         @Option(names = "--iterations", paramLabel = "N", description = "JMH measurement iterations per fork (default: 4).")
         Integer iterations;

@@ -80,9 +80,10 @@ class BenchToolTest {
     }
 
     @Test
-    void compareReportsTheMedianOfEveryForksIterations() {
+    void compareReportsTheLeastDisturbedForksMedian() {
         assertEquals(3.0, Compare.median(List.of(5.0, 1.0, 3.0)));
         assertEquals(3.0, Compare.median(List.of(4.0, 1.0, 100.0, 2.0)));
+        assertEquals(502.0, Compare.leastDisturbed(List.of(795.0, 502.0, 767.0)));
         oneLineError(tool("compare", "--forks", "0"), 1, "--forks and --iterations are at least 1");
     }
 
