@@ -54,7 +54,7 @@ import org.openjdk.jmh.runner.options.VerboseMode;
  * class is shared and noisy, and its noise only ever slows a run down: for seconds at a time one
  * virtual core is as good as gone, and a two-thread fork of either backend runs at its one-thread
  * speed (a, two threads, three forks each: simd 502, 795, 767 µs, oneDNN 788, 518, 447 µs). One
- * such fork, pooled with a clean one, moved a same-run ratio from 1.04 to 1.48 (d, two threads,
+ * such fork, pooled with a clean one, moved a same-run ratio from 1.09 to 1.48 (d, two threads,
  * simd forks at 9.6 and 17.6 ms). Every fork's median is in the JSON.
  */
 final class Compare {
