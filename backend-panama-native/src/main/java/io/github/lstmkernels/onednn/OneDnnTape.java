@@ -42,8 +42,8 @@ import java.util.concurrent.atomic.AtomicInteger;
  *   <li>the record: {@code ⌈W(l, T, B)⌉₆₄ + 2·⌈4·B·Hout⌉₆₄ + 2·⌈4·B·H⌉₆₄} (no c terms for a GRU),
  *       W being oneDNN's workspace size for that shape (queried from the training plan);</li>
  *   <li>the native gradients: {@code 4·(G·H·I_l + G·H·Hout + 4·H + H·P)};</li>
- *   <li>their PyTorch-layout staging arrays ({@code GradientExport.staged}): {@code 4·(G·H·I_l + G·H·Hout + 2·G·H + P·H)}, the biases
- *       only with bias.</li>
+ *   <li>their PyTorch-layout staging arrays ({@code GradientExport.staged}):
+ *       {@code 4·(G·H·I_l + G·H·Hout + 2·G·H + P·H)}, the biases only with bias.</li>
  * </ul>
  * The walk's buffers are counted by the walk ({@code LstmTraining.bytesFor} adds them). With
  * lengths, each segment has a record of its own (steps, rows); they add up to about the same, one
