@@ -173,6 +173,16 @@ final class GateBlocks {
     }
 
     /**
+     * How many of {@code rows} rows {@link #panelRows} over all of them puts in its tallest tiles
+     * (6-row tiles; without {@link #WIDE_TILES}, 6 × 2 half-panel tiles): a multiple of
+     * {@link #TALL_TILE}. The rows after them are the tail, whose tiles depend on how many they
+     * are (8 rows: 4 + 4, not 6 + 1 + 1).
+     */
+    static int tallTileRows(int rows) {
+        return WIDE_TILES ? TALL_TILE * sixRowTiles(rows) : rows - rows % TALL_TILE;
+    }
+
+    /**
      * {@link #panelRows} for CPUs with 16 vector registers: each half of the panel (2 of its 4
      * vectors) in 6-row tiles ({@link #accumulate6x2}: 12 accumulators, 2 weights and a broadcast
      * fit in 15 registers) and 3-row tiles, the last {@code rows mod 3} rows by {@link #accumulate1}.

@@ -318,11 +318,13 @@ final class SimdLstmKernel extends AbstractLstmKernel {
     /**
      * Gate rows {@code [first, end)} of the segment's {@code total}, panels {@code [p0, p1)}:
      * bias + x·W_ih. {@code first} and {@code end} are multiples of {@link GateBlocks#TALL_TILE}
-     * rows, or {@code end = total}. The rows up to the last multiple go in tall tiles only and the
-     * segment's last few rows in tiles of their own, so that every row is summed by the same tile
-     * however the rows are split into calls (the one-row tile sums in another order than the
-     * others, {@link GateBlocks#accumulate1}): what a part projects while waiting and what it
-     * projects when a step needs the rows give the same bits.
+     * rows, at most {@link GateBlocks#tallTileRows tallTileRows(total)}, or {@code end = total}.
+     * The rows before the tail go in tall tiles only and the tail in the tiles one call over all
+     * the rows would give it, so that every row is summed by the same tile however the rows are
+     * split into calls (the one-row tile sums in another order than the others,
+     * {@link GateBlocks#accumulate1}): what a part projects while waiting and what it projects
+     * when a step needs the rows give the same bits. (A tail of 8 rows as 6 + 1 + 1 streamed W_ih
+     * three times; 4 + 4 streams it twice: a's step calls, 8 rows each, were 1.14 × oneDNN.)
      */
     private void inputProjection(Segment segment, int p0, int p1, int first, int end, int total) {
         float[] bias = biases[segment.index];
@@ -333,7 +335,7 @@ final class SimdLstmKernel extends AbstractLstmKernel {
         for (int r = first; r < end; r++) {
             System.arraycopy(bias, p0 * PANEL_WIDTH, gates, r * gateWidth + p0 * PANEL_WIDTH, width);
         }
-        int tall = end == total ? Math.max(first, total - total % GateBlocks.TALL_TILE) : end;
+        int tall = end == total ? Math.max(first, GateBlocks.tallTileRows(total)) : end;
         for (int p = p0; p < p1; p++) {
             int weights = p * inSize * PANEL_WIDTH;
             GateBlocks.panelRows(w, weights, inSize, segment.input, segment.input0 + first * segment.inputStride,
@@ -357,7 +359,7 @@ final class SimdLstmKernel extends AbstractLstmKernel {
 
     /** The cursor's next panel of its current unit of rows; past the last panel, the next unit. */
     private void projectNextPanel(Segment segment, ProjectionCursor cursor) {
-        int end = Math.min(cursor.total, cursor.done + cursor.unit);
+        int end = cursor.end(cursor.done + cursor.unit);
         inputProjection(segment, cursor.panel, cursor.panel + 1, cursor.done, end, cursor.total);
         if (++cursor.panel == cursor.p1) {
             cursor.done = end;
@@ -371,7 +373,7 @@ final class SimdLstmKernel extends AbstractLstmKernel {
             projectNextPanel(segment, cursor);
         }
         if (cursor.done < target) {
-            int end = Math.min(cursor.total, WeightLayouts.ceilDiv(target, GateBlocks.TALL_TILE) * GateBlocks.TALL_TILE);
+            int end = cursor.end(WeightLayouts.ceilDiv(target, GateBlocks.TALL_TILE) * GateBlocks.TALL_TILE);
             inputProjection(segment, cursor.p0, cursor.p1, cursor.done, end, cursor.total);
             cursor.done = end;
         }
@@ -884,6 +886,8 @@ final class SimdLstmKernel extends AbstractLstmKernel {
         int p0;
         int p1;
         int total;
+        /** Where the tail starts ({@link GateBlocks#tallTileRows}): no call ends inside it. */
+        int tail;
         int unit;
         int done;
         int panel;
@@ -892,9 +896,15 @@ final class SimdLstmKernel extends AbstractLstmKernel {
             this.p0 = p0;
             this.p1 = p1;
             this.total = total;
+            this.tail = GateBlocks.tallTileRows(total);
             this.unit = unit;
             this.done = 0;
             this.panel = p0;
+        }
+
+        /** The end of a call that would end at {@code wanted} (a multiple of the tall tile): the tail goes whole. */
+        int end(int wanted) {
+            return wanted > tail ? total : wanted;
         }
     }
 
