@@ -75,36 +75,111 @@ final class VectorMath {
         sigmoidInPlace(a, from, count, 1, count);
     }
 
-    /** {@link #sigmoidInPlace(float[], int, int)} on {@code rows} runs of {@code count} values, {@code stride} apart. */
+    /**
+     * {@link #sigmoidInPlace(float[], int, int)} on {@code rows} runs of {@code count} values, {@code stride} apart.
+     *
+     * <p>One σ is a chain of about 25 dependent operations (some 80 cycles). Four vectors' chains,
+     * written line by line side by side, are what lets the core overlap them: 25–30 % less time a
+     * vector than one at a time (the LSTM cell's four gate vectors of a row: 6.1–6.4 against
+     * 8.1–8.6 ns on a Zen 4). The remaining vectors go one at a time. Both paths apply the same
+     * operations to every lane, so a value's bits never depend on which path it took.
+     */
     static void sigmoidInPlace(float[] a, int from, int stride, int rows, int count) {
         FloatVector one = FloatVector.broadcast(SPECIES, 1f);
         for (int row = 0; row < rows; row++) {
-        int first = from + row * stride;
-        for (int at = first; at < first + count; at += LANES) {
-            FloatVector x = FloatVector.fromArray(SPECIES, a, at).neg();
-            // Compare and blend, not max/min: Java's max and min also order −0 below +0 and
-            // propagate NaN, three more instructions each. NaN fails both comparisons and stays.
-            FloatVector clamped = x.blend(EXP_MIN_V, x.compare(VectorOperators.LT, EXP_MIN_V));
-            clamped = clamped.blend(EXP_MAX_V, clamped.compare(VectorOperators.GT, EXP_MAX_V));
-            // Adding 1.5·2^23 rounds to the integer n and leaves 0x4B400000 + n in the bits.
-            FloatVector shifted = clamped.mul(LOG2E).add(ROUNDER);
-            FloatVector n = shifted.sub(ROUNDER);
-            FloatVector r = n.fma(MINUS_LN2_HI, clamped);
-            r = n.fma(MINUS_LN2_LO, r);
-            FloatVector p = r.fma(1.9875691500e-4f, 1.3981999507e-3f);
-            p = p.fma(r, EXP_P2);
-            p = p.fma(r, EXP_P3);
-            p = p.fma(r, EXP_P4);
-            p = p.fma(r, EXP_P5);
-            p = p.mul(r.mul(r)).add(r).add(one);
-            // 2^n from those bits: + 127 and shifted left by 23, their low 9 bits, n + 127 in [1, 255],
-            // become the exponent field (no float-to-int conversion, which Java's semantics make
-            // cost a range check). The clamp bounds e^-x to [1.2e-38, 3.4e38]: σ then rounds to 1
-            // above and is below 3e-39 under, with no special case; NaN stays NaN.
-            IntVector exponent = shifted.add(127f).reinterpretAsInts().lanewise(VectorOperators.LSHL, 23);
-            FloatVector e = p.mul(exponent.reinterpretAsFloats());
-            one.div(e.add(one)).intoArray(a, at);
-        }
+            int first = from + row * stride;
+            int at = first;
+            for (; at + 4 * LANES <= first + count; at += 4 * LANES) {
+                FloatVector x0 = FloatVector.fromArray(SPECIES, a, at).neg();
+                FloatVector x1 = FloatVector.fromArray(SPECIES, a, at + 1 * LANES).neg();
+                FloatVector x2 = FloatVector.fromArray(SPECIES, a, at + 2 * LANES).neg();
+                FloatVector x3 = FloatVector.fromArray(SPECIES, a, at + 3 * LANES).neg();
+                FloatVector clamped0 = x0.blend(EXP_MIN_V, x0.compare(VectorOperators.LT, EXP_MIN_V));
+                FloatVector clamped1 = x1.blend(EXP_MIN_V, x1.compare(VectorOperators.LT, EXP_MIN_V));
+                FloatVector clamped2 = x2.blend(EXP_MIN_V, x2.compare(VectorOperators.LT, EXP_MIN_V));
+                FloatVector clamped3 = x3.blend(EXP_MIN_V, x3.compare(VectorOperators.LT, EXP_MIN_V));
+                clamped0 = clamped0.blend(EXP_MAX_V, clamped0.compare(VectorOperators.GT, EXP_MAX_V));
+                clamped1 = clamped1.blend(EXP_MAX_V, clamped1.compare(VectorOperators.GT, EXP_MAX_V));
+                clamped2 = clamped2.blend(EXP_MAX_V, clamped2.compare(VectorOperators.GT, EXP_MAX_V));
+                clamped3 = clamped3.blend(EXP_MAX_V, clamped3.compare(VectorOperators.GT, EXP_MAX_V));
+                FloatVector shifted0 = clamped0.mul(LOG2E).add(ROUNDER);
+                FloatVector shifted1 = clamped1.mul(LOG2E).add(ROUNDER);
+                FloatVector shifted2 = clamped2.mul(LOG2E).add(ROUNDER);
+                FloatVector shifted3 = clamped3.mul(LOG2E).add(ROUNDER);
+                FloatVector n0 = shifted0.sub(ROUNDER);
+                FloatVector n1 = shifted1.sub(ROUNDER);
+                FloatVector n2 = shifted2.sub(ROUNDER);
+                FloatVector n3 = shifted3.sub(ROUNDER);
+                FloatVector r0 = n0.fma(MINUS_LN2_HI, clamped0);
+                FloatVector r1 = n1.fma(MINUS_LN2_HI, clamped1);
+                FloatVector r2 = n2.fma(MINUS_LN2_HI, clamped2);
+                FloatVector r3 = n3.fma(MINUS_LN2_HI, clamped3);
+                r0 = n0.fma(MINUS_LN2_LO, r0);
+                r1 = n1.fma(MINUS_LN2_LO, r1);
+                r2 = n2.fma(MINUS_LN2_LO, r2);
+                r3 = n3.fma(MINUS_LN2_LO, r3);
+                FloatVector p0 = r0.fma(1.9875691500e-4f, 1.3981999507e-3f);
+                FloatVector p1 = r1.fma(1.9875691500e-4f, 1.3981999507e-3f);
+                FloatVector p2 = r2.fma(1.9875691500e-4f, 1.3981999507e-3f);
+                FloatVector p3 = r3.fma(1.9875691500e-4f, 1.3981999507e-3f);
+                p0 = p0.fma(r0, EXP_P2);
+                p1 = p1.fma(r1, EXP_P2);
+                p2 = p2.fma(r2, EXP_P2);
+                p3 = p3.fma(r3, EXP_P2);
+                p0 = p0.fma(r0, EXP_P3);
+                p1 = p1.fma(r1, EXP_P3);
+                p2 = p2.fma(r2, EXP_P3);
+                p3 = p3.fma(r3, EXP_P3);
+                p0 = p0.fma(r0, EXP_P4);
+                p1 = p1.fma(r1, EXP_P4);
+                p2 = p2.fma(r2, EXP_P4);
+                p3 = p3.fma(r3, EXP_P4);
+                p0 = p0.fma(r0, EXP_P5);
+                p1 = p1.fma(r1, EXP_P5);
+                p2 = p2.fma(r2, EXP_P5);
+                p3 = p3.fma(r3, EXP_P5);
+                p0 = p0.mul(r0.mul(r0)).add(r0).add(one);
+                p1 = p1.mul(r1.mul(r1)).add(r1).add(one);
+                p2 = p2.mul(r2.mul(r2)).add(r2).add(one);
+                p3 = p3.mul(r3.mul(r3)).add(r3).add(one);
+                IntVector exponent0 = shifted0.add(127f).reinterpretAsInts().lanewise(VectorOperators.LSHL, 23);
+                IntVector exponent1 = shifted1.add(127f).reinterpretAsInts().lanewise(VectorOperators.LSHL, 23);
+                IntVector exponent2 = shifted2.add(127f).reinterpretAsInts().lanewise(VectorOperators.LSHL, 23);
+                IntVector exponent3 = shifted3.add(127f).reinterpretAsInts().lanewise(VectorOperators.LSHL, 23);
+                FloatVector e0 = p0.mul(exponent0.reinterpretAsFloats());
+                FloatVector e1 = p1.mul(exponent1.reinterpretAsFloats());
+                FloatVector e2 = p2.mul(exponent2.reinterpretAsFloats());
+                FloatVector e3 = p3.mul(exponent3.reinterpretAsFloats());
+                one.div(e0.add(one)).intoArray(a, at);
+                one.div(e1.add(one)).intoArray(a, at + 1 * LANES);
+                one.div(e2.add(one)).intoArray(a, at + 2 * LANES);
+                one.div(e3.add(one)).intoArray(a, at + 3 * LANES);
+            }
+            for (; at < first + count; at += LANES) {
+                FloatVector x = FloatVector.fromArray(SPECIES, a, at).neg();
+                // Compare and blend, not max/min: Java's max and min also order −0 below +0 and
+                // propagate NaN, three more instructions each. NaN fails both comparisons and stays.
+                FloatVector clamped = x.blend(EXP_MIN_V, x.compare(VectorOperators.LT, EXP_MIN_V));
+                clamped = clamped.blend(EXP_MAX_V, clamped.compare(VectorOperators.GT, EXP_MAX_V));
+                // Adding 1.5·2^23 rounds to the integer n and leaves 0x4B400000 + n in the bits.
+                FloatVector shifted = clamped.mul(LOG2E).add(ROUNDER);
+                FloatVector n = shifted.sub(ROUNDER);
+                FloatVector r = n.fma(MINUS_LN2_HI, clamped);
+                r = n.fma(MINUS_LN2_LO, r);
+                FloatVector p = r.fma(1.9875691500e-4f, 1.3981999507e-3f);
+                p = p.fma(r, EXP_P2);
+                p = p.fma(r, EXP_P3);
+                p = p.fma(r, EXP_P4);
+                p = p.fma(r, EXP_P5);
+                p = p.mul(r.mul(r)).add(r).add(one);
+                // 2^n from those bits: + 127 and shifted left by 23, their low 9 bits, n + 127 in [1, 255],
+                // become the exponent field (no float-to-int conversion, which Java's semantics make
+                // cost a range check). The clamp bounds e^-x to [1.2e-38, 3.4e38]: σ then rounds to 1
+                // above and is below 3e-39 under, with no special case; NaN stays NaN.
+                IntVector exponent = shifted.add(127f).reinterpretAsInts().lanewise(VectorOperators.LSHL, 23);
+                FloatVector e = p.mul(exponent.reinterpretAsFloats());
+                one.div(e.add(one)).intoArray(a, at);
+            }
         }
     }
 

@@ -55,6 +55,36 @@ class VectorMathTest {
         assertTrue(err <= 2, "tanh error " + err + " ulp");
     }
 
+    /**
+     * The four-vector path of {@code sigmoidInPlace} (four σ chains written side by side) against
+     * its one-vector path, bit for bit: runs of 11 vectors (two groups of four, then three alone)
+     * over several strided rows, against every vector on its own, with special values among the
+     * inputs. A slip in one of the four written-out chains shows here.
+     */
+    @Test
+    void fourVectorPathEqualsOneVectorPathBitForBit() {
+        int vectors = 11;
+        int rows = 3;
+        int stride = vectors * LANES + 5;
+        float[] in = new float[rows * stride];
+        java.util.SplittableRandom random = new java.util.SplittableRandom(7);
+        float[] specials = {Float.NaN, Float.POSITIVE_INFINITY, Float.NEGATIVE_INFINITY, 100f, -100f, 0f, -0f, 88.8f, -87.4f};
+        for (int i = 0; i < in.length; i++) {
+            in[i] = i % 17 == 0 ? specials[i / 17 % specials.length] : (float) (random.nextGaussian() * 8);
+        }
+        float[] grouped = in.clone();
+        VectorMath.sigmoidInPlace(grouped, 0, stride, rows, vectors * LANES);
+        float[] alone = in.clone();
+        for (int row = 0; row < rows; row++) {
+            for (int v = 0; v < vectors; v++) {
+                VectorMath.sigmoidInPlace(alone, row * stride + v * LANES, LANES);
+            }
+        }
+        for (int i = 0; i < in.length; i++) {
+            assertEquals(Float.floatToIntBits(alone[i]), Float.floatToIntBits(grouped[i]), "element " + i + ", input " + in[i]);
+        }
+    }
+
     @Test
     void specialValuesSaturateOrPropagate() {
         float[] out = new float[LANES];
