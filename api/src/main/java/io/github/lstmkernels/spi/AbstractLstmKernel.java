@@ -20,7 +20,8 @@ import java.util.concurrent.atomic.AtomicReferenceArray;
  *
  * <p>A backend implements {@link #computeSegment} (one direction of one layer over a run of steps
  * for a prefix of the batch), optionally {@link #computeLayer} (a whole layer in one call, when its
- * library does that better), and {@link #release}.
+ * library does that better) or {@link #computeDirections} (to run a layer's directions side by
+ * side), and {@link #release}.
  */
 public abstract class AbstractLstmKernel implements LstmKernel {
     protected final LstmConfig config;
@@ -195,6 +196,17 @@ public abstract class AbstractLstmKernel implements LstmKernel {
      */
     protected boolean computeLayer(LayerPass pass) {
         return false;
+    }
+
+    /**
+     * Runs the directions of one layer ({@link LayerDirections#run}, each over all its segments),
+     * in training mode too. They share only the layer's input, which neither writes, so a backend
+     * with threads to spare may run them at once; the default runs them one after the other.
+     */
+    protected void computeDirections(LayerDirections layer) {
+        for (int d = 0; d < layer.count(); d++) {
+            layer.run(d);
+        }
     }
 
     /**

@@ -22,7 +22,8 @@ final class KernelTraining implements LstmTraining {
     private final LstmConfig config;
     private final TrainingTape tape;
     private final BatchSchedule schedule = new BatchSchedule();
-    private final LayerPass pass = new LayerPass();
+    private final SequenceView input = new SequenceView();
+    private final LayerDirections layerDirections = new LayerDirections();
     private final BackwardPass backwardPass = new BackwardPass();
     /** layerInput[l]: layer l's input, time-major, sorted; layerInput[L] is the last layer's output. */
     private final MemorySegment[] layerInput;
@@ -93,18 +94,9 @@ final class KernelTraining implements LstmTraining {
             NetworkWalk.gatherStates(schedule, cState, hidden, layers * directions, c);
         }
         for (int l = 0; l < layers; l++) {
-            pass.input.set(layerInput[l], seqLen, batch, config.layerInputSize(l), 0, false);
-            for (int d = 0; d < directions; d++) {
-                long row = ((long) l * directions + d) * batch;
-                pass.output.set(layerInput[l + 1], seqLen, batch, width, d * hout, false);
-                pass.state(h, row * hout, hout, gru() ? null : c, row * hidden, hidden);
-                int segments = schedule.segments();
-                for (int i = 0; i < segments; i++) {
-                    int k = d == 0 ? i : segments - 1 - i;
-                    pass.set(l, d, schedule.segmentStart(k), schedule.segmentSteps(k), schedule.segmentRows(k), tape);
-                    kernel.computeSegment(pass);
-                }
-            }
+            input.set(layerInput[l], seqLen, batch, config.layerInputSize(l), 0, false);
+            NetworkWalk.computeDirections(kernel, layerDirections, schedule, l, tape, input, layerInput[l + 1], false, h,
+                    gru() ? null : c, (long) l * directions * batch);
         }
         NetworkWalk.scatterOutput(schedule, layerInput[layers], width, y, config.batchFirst());
         NetworkWalk.scatterStates(schedule, h, hout, layers * directions, hState);

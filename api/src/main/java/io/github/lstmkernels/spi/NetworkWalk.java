@@ -25,6 +25,7 @@ final class NetworkWalk {
     static final class Workspace {
         final BatchSchedule schedule = new BatchSchedule();
         final LayerPass pass = new LayerPass();
+        final LayerDirections directions = new LayerDirections();
         final MemorySegment[] between = new MemorySegment[2];
         MemorySegment sortedX;
         MemorySegment sortedY;
@@ -103,17 +104,8 @@ final class NetworkWalk {
             if (!packed && kernel.computeLayer(pass)) {
                 continue;
             }
-            for (int d = 0; d < directions; d++) {
-                long row = stateRow + (long) d * batch;
-                pass.output.set(out, seqLen, batch, width, d * hout, outBatchFirst);
-                pass.state(stateH, row * hout, hout, stateC, row * hidden, hidden);
-                int segments = schedule.segments();
-                for (int i = 0; i < segments; i++) {
-                    int k = d == 0 ? i : segments - 1 - i;
-                    pass.set(l, d, schedule.segmentStart(k), schedule.segmentSteps(k), schedule.segmentRows(k));
-                    kernel.computeSegment(pass);
-                }
-            }
+            computeDirections(kernel, ws.directions, schedule, l, null, pass.input, out, outBatchFirst, stateH,
+                    stateC, stateRow);
         }
 
         if (packed) {
@@ -122,6 +114,35 @@ final class NetworkWalk {
             if (c != null) {
                 scatterStates(schedule, ws.sortedC, hidden, layers * directions, c);
             }
+        }
+    }
+
+    /**
+     * Layer l's directions, each over every segment of {@code schedule}: direction d writes its
+     * columns of {@code out} and the state rows {@code firstStateRow + d·B}; handed to the kernel at
+     * once ({@link AbstractLstmKernel#computeDirections}), which may run them side by side.
+     */
+    static void computeDirections(AbstractLstmKernel kernel, LayerDirections layer, BatchSchedule schedule, int l,
+                                  TrainingTape tape, SequenceView input, MemorySegment out, boolean outBatchFirst,
+                                  MemorySegment h, MemorySegment c, long firstStateRow) {
+        LstmConfig config = kernel.config;
+        int directions = config.numDirections();
+        int hout = config.outputSize();
+        int hidden = config.hiddenSize();
+        int seqLen = input.seqLen();
+        int batch = input.batch();
+        layer.start(kernel, schedule, l, directions, tape);
+        try {
+            for (int d = 0; d < directions; d++) {
+                LayerPass pass = layer.pass(d);
+                long row = firstStateRow + (long) d * batch;
+                pass.input.set(input, input.column());
+                pass.output.set(out, seqLen, batch, directions * hout, d * hout, outBatchFirst);
+                pass.state(h, row * hout, hout, c, row * hidden, hidden);
+            }
+            kernel.computeDirections(layer);
+        } finally {
+            layer.end();
         }
     }
 

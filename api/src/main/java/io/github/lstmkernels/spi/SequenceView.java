@@ -31,6 +31,12 @@ public final class SequenceView {
         this.batchFirst = batchFirst;
     }
 
+    /** The view of {@code other}, at another {@code column} (a direction's part of the same rows). */
+    void set(SequenceView other, int column) {
+        set(other.data, other.seqLen, other.batch, other.stride, column, other.batchFirst);
+        this.heapArray = other.heapArray;
+    }
+
     /** The memory behind the view (heap or off-heap). */
     public MemorySegment data() {
         return data;

@@ -8,6 +8,7 @@ import io.github.lstmkernels.LstmConfig;
 import io.github.lstmkernels.LstmWeights;
 import io.github.lstmkernels.spi.AbstractLstmKernel;
 import io.github.lstmkernels.spi.BackwardPass;
+import io.github.lstmkernels.spi.LayerDirections;
 import io.github.lstmkernels.spi.LayerPass;
 import io.github.lstmkernels.spi.SequenceView;
 import io.github.lstmkernels.spi.TrainingTape;
@@ -47,7 +48,8 @@ import java.util.Arrays;
  * thread and up to {@code lstm.simd.threads − 1} workers of the kernel), split by ranges of blocks
  * of units or of panels, never by rows or by the summed dimension: each element is summed by one
  * thread in one order, so the bits do not depend on the thread count. A part that reaches a
- * barrier first projects its next input rows while it waits ({@link #awaitProjecting}).
+ * barrier first projects its next input rows while it waits ({@link #awaitProjecting}). On two
+ * threads a bidirectional layer runs its directions side by side instead ({@link #computeDirections}).
  */
 final class SimdLstmKernel extends AbstractLstmKernel {
     private final boolean gru;
@@ -183,6 +185,54 @@ final class SimdLstmKernel extends AbstractLstmKernel {
             pass.writeH(b, h, b * hStride);
             if (!gru) {
                 pass.writeC(b, ws.c, b * padded);
+            }
+        }
+    }
+
+    /**
+     * On two threads, the two directions of a bidirectional layer run side by side, one a thread,
+     * each unsplit: no barrier until the layer ends, where a split of each direction's units meets
+     * at one every step (shape h at two threads: simd/oneDNN 1.16 that way, its short segments
+     * of few rows giving each step little to split). Each direction sums alone exactly as it does
+     * split (DESIGN §12), so the bits stay those of one thread. Not when a tensor is confined to the
+     * caller or the layer is too small to be worth waking a worker; with more threads, every
+     * direction is split across all of them as before.
+     */
+    @Override
+    protected void computeDirections(LayerDirections layer) {
+        if (layer.count() == 2 && workers.threads() == 2 && directionFmas(layer) >= minStepFmasPerPart
+                && layer.sharedMemory()) {
+            DirectionRegion region = workspaces.get().directions;
+            region.layer = layer;
+            try {
+                workers.run(2, region);
+            } finally {
+                region.layer = null;
+            }
+            return;
+        }
+        super.computeDirections(layer);
+    }
+
+    /** Multiply-adds of one direction of the layer: its row-steps × (gates × units × (inputs + Hout) + projection). */
+    private long directionFmas(LayerDirections layer) {
+        long perRow = (long) blocks * blockStride * (config.layerInputSize(layer.layer()) + hout)
+                + (projected ? (long) hStride * hidden : 0);
+        return layer.rowSteps() * perRow;
+    }
+
+    /** The region of {@link #computeDirections}: part d runs direction d; as one part (team busy), both in turn. */
+    private static final class DirectionRegion implements Workers.Region {
+        LayerDirections layer;
+
+        @Override
+        public void run(int part, int parts) {
+            if (parts == 1) {
+                for (int d = 0; d < layer.count(); d++) {
+                    layer.run(d);
+                }
+            } else {
+                layer.run(part);
             }
         }
     }
@@ -912,6 +962,7 @@ final class SimdLstmKernel extends AbstractLstmKernel {
     private static final class Workspace {
         final Segment segment = new Segment(this);
         final BackwardRegion backward = new BackwardRegion();
+        final DirectionRegion directions = new DirectionRegion();
         float[] input = new float[0];
         float[] gates = new float[0];
         float[] h = new float[0];

@@ -101,7 +101,9 @@ class ThreadCountDeterminismTest {
 
     /**
      * Tensors in a confined arena: the workers may not touch them, so the calling thread writes
-     * every column of the output itself; same bits as heap tensors on one thread.
+     * every column of the output itself, and on two threads runs both directions of a layer itself
+     * (a worker running one would fail on the first tensor it touched); same bits as heap tensors
+     * on one thread.
      */
     @Test
     void confinedTensorsOnASplitKernel() {
@@ -119,21 +121,23 @@ class ThreadCountDeterminismTest {
             try (SimdLstmKernel one = new SimdLstmKernel(config, weights, 1, 0)) {
                 one.sequence(call.seqLen(), call.batch(), null, call.x(), y, h, c);
             }
-            try (SimdLstmKernel many = new SimdLstmKernel(config, weights, 3, 0);
-                 Arena arena = Arena.ofConfined()) {
-                MemorySegment x = arena.allocateFrom(ValueLayout.JAVA_FLOAT, call.x());
-                MemorySegment ySegment = arena.allocate(4L * y.length);
-                MemorySegment hSegment = arena.allocateFrom(ValueLayout.JAVA_FLOAT, call.h0());
-                MemorySegment cSegment = gru ? null : arena.allocateFrom(ValueLayout.JAVA_FLOAT, call.c0());
-                if (gru) {
-                    many.sequence(call.seqLen(), call.batch(), x, ySegment, hSegment);
-                } else {
-                    many.sequence(call.seqLen(), call.batch(), x, ySegment, hSegment, cSegment);
-                }
-                assertArrayEquals(y, ySegment.toArray(ValueLayout.JAVA_FLOAT), "output: " + config);
-                assertArrayEquals(h, hSegment.toArray(ValueLayout.JAVA_FLOAT), "h_n: " + config);
-                if (!gru) {
-                    assertArrayEquals(c, cSegment.toArray(ValueLayout.JAVA_FLOAT), "c_n: " + config);
+            for (int threads : new int[] {2, 3}) {
+                try (SimdLstmKernel many = new SimdLstmKernel(config, weights, threads, 0);
+                     Arena arena = Arena.ofConfined()) {
+                    MemorySegment x = arena.allocateFrom(ValueLayout.JAVA_FLOAT, call.x());
+                    MemorySegment ySegment = arena.allocate(4L * y.length);
+                    MemorySegment hSegment = arena.allocateFrom(ValueLayout.JAVA_FLOAT, call.h0());
+                    MemorySegment cSegment = gru ? null : arena.allocateFrom(ValueLayout.JAVA_FLOAT, call.c0());
+                    if (gru) {
+                        many.sequence(call.seqLen(), call.batch(), x, ySegment, hSegment);
+                    } else {
+                        many.sequence(call.seqLen(), call.batch(), x, ySegment, hSegment, cSegment);
+                    }
+                    assertArrayEquals(y, ySegment.toArray(ValueLayout.JAVA_FLOAT), "output: " + config);
+                    assertArrayEquals(h, hSegment.toArray(ValueLayout.JAVA_FLOAT), "h_n: " + config);
+                    if (!gru) {
+                        assertArrayEquals(c, cSegment.toArray(ValueLayout.JAVA_FLOAT), "c_n: " + config);
+                    }
                 }
             }
         }
