@@ -171,7 +171,7 @@ class ThreadCountDeterminismTest {
             float[] cStep = gru ? null : new float[states * config.hiddenSize()];
             float[] yStep = new float[seqLen * batch * config.outputSize()];
             try (SimdLstmKernel one = new SimdLstmKernel(config, weights, 1, 0)) {
-                assertTrue(one.projectionChunk(seqLen, batch) < seqLen, "the sequence is projected in chunks: " + config);
+                assertTrue(one.projectionChunk(seqLen, batch, 1) < seqLen, "the sequence is projected in chunks: " + config);
                 float[] out = new float[batch * config.outputSize()];
                 for (int t = 0; t < seqLen; t++) {
                     float[] xt = Arrays.copyOfRange(x, t * batch * config.inputSize(), (t + 1) * batch * config.inputSize());
