@@ -1,7 +1,5 @@
 package io.github.lstmkernels.spi;
 
-import java.lang.foreign.MemorySegment;
-
 /**
  * The directions of one layer as the walk hands them to a backend
  * ({@code AbstractLstmKernel#computeDirections}): {@link #run run(d)} computes direction d over
@@ -11,9 +9,6 @@ import java.lang.foreign.MemorySegment;
  * reused call after call.
  */
 public final class LayerDirections {
-    /** Never started: memory it may access is not confined to the calling thread. */
-    private static final Thread NOT_THE_CALLER = new Thread(() -> { });
-
     private final LayerPass[] passes = {new LayerPass(), new LayerPass()};
     private AbstractLstmKernel kernel;
     private BatchSchedule schedule;
@@ -71,16 +66,13 @@ public final class LayerDirections {
     public boolean sharedMemory() {
         for (int d = 0; d < count; d++) {
             LayerPass pass = passes[d];
-            if (!accessible(pass.input.data()) || !accessible(pass.output.data()) || !accessible(pass.h())
-                    || !accessible(pass.c())) {
+            if (!TensorChecks.sharedAcrossThreads(pass.input.data())
+                    || !TensorChecks.sharedAcrossThreads(pass.output.data())
+                    || !TensorChecks.sharedAcrossThreads(pass.h()) || !TensorChecks.sharedAcrossThreads(pass.c())) {
                 return false;
             }
         }
         return true;
-    }
-
-    private static boolean accessible(MemorySegment segment) {
-        return segment == null || segment.isAccessibleBy(NOT_THE_CALLER);
     }
 
     /** Computes direction d: its segments in its order, each one {@code computeSegment} of the kernel. */

@@ -12,6 +12,8 @@ public final class TensorChecks {
     private static final long FLOAT_BYTES = Float.BYTES;
     /** Element count limit per tensor: what a {@code float[]} can hold. */
     private static final long MAX_ELEMENTS = Integer.MAX_VALUE - 8;
+    /** Never started: what it may access is not confined to the calling thread. */
+    private static final Thread NOT_THE_CALLER = new Thread(() -> { });
 
     private TensorChecks() {
     }
@@ -210,6 +212,15 @@ public final class TensorChecks {
         if (!segment.isAccessibleBy(Thread.currentThread())) {
             throw new IllegalArgumentException(name + ": its memory is confined to another thread");
         }
+    }
+
+    /**
+     * Whether threads other than the caller may access the memory (heap, global, automatic or
+     * shared arena; not a confined arena, which only its owner thread may touch), so that a backend
+     * may hand it to its worker threads. Null (an absent tensor) counts as shared.
+     */
+    public static boolean sharedAcrossThreads(MemorySegment segment) {
+        return segment == null || segment.isAccessibleBy(NOT_THE_CALLER);
     }
 
     private static void requireWritable(String name, MemorySegment segment) {

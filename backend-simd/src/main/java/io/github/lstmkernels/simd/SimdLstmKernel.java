@@ -11,6 +11,7 @@ import io.github.lstmkernels.spi.BackwardPass;
 import io.github.lstmkernels.spi.LayerDirections;
 import io.github.lstmkernels.spi.LayerPass;
 import io.github.lstmkernels.spi.SequenceView;
+import io.github.lstmkernels.spi.TensorChecks;
 import io.github.lstmkernels.spi.TrainingTape;
 import io.github.lstmkernels.spi.WeightLayouts;
 import java.lang.ref.Cleaner;
@@ -535,9 +536,6 @@ final class SimdLstmKernel extends AbstractLstmKernel {
         }
     }
 
-    /** Never started: memory it may access is not confined to the calling thread. */
-    private static final Thread NOT_THE_CALLER = new Thread(() -> { });
-
     /**
      * The region object of a calling thread's segments, reused call after call (no allocation per
      * call). It refers to the kernel only during a call: a thread-local value that kept its kernel
@@ -568,7 +566,7 @@ final class SimdLstmKernel extends AbstractLstmKernel {
             this.inSize = inSize;
             SimdTape tape = (SimdTape) pass.tape();
             this.record = tape == null ? 0 : pass.firstStep() * tape.batch;
-            this.sharedOutput = pass.output().data().isAccessibleBy(NOT_THE_CALLER);
+            this.sharedOutput = TensorChecks.sharedAcrossThreads(pass.output().data());
         }
 
         void end() {
