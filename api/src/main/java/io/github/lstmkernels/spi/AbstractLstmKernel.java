@@ -204,9 +204,7 @@ public abstract class AbstractLstmKernel implements LstmKernel {
      * with threads to spare may run them at once; the default runs them one after the other.
      */
     protected void computeDirections(LayerDirections layer) {
-        for (int d = 0; d < layer.count(); d++) {
-            layer.run(d);
-        }
+        layer.runAll();
     }
 
     /**

@@ -75,6 +75,13 @@ public final class LayerDirections {
         return true;
     }
 
+    /** Computes every direction, one after the other. */
+    public void runAll() {
+        for (int d = 0; d < count; d++) {
+            run(d);
+        }
+    }
+
     /** Computes direction d: its segments in its order, each one {@code computeSegment} of the kernel. */
     public void run(int d) {
         LayerPass pass = passes[d];

@@ -136,7 +136,7 @@ final class NetworkWalk {
             for (int d = 0; d < directions; d++) {
                 LayerPass pass = layer.pass(d);
                 long row = firstStateRow + (long) d * batch;
-                pass.input.set(input, input.column());
+                pass.input.set(input);
                 pass.output.set(out, seqLen, batch, directions * hout, d * hout, outBatchFirst);
                 pass.state(h, row * hout, hout, c, row * hidden, hidden);
             }

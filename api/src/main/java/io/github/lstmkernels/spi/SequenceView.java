@@ -31,9 +31,9 @@ public final class SequenceView {
         this.batchFirst = batchFirst;
     }
 
-    /** The view of {@code other}, at another {@code column} (a direction's part of the same rows). */
-    void set(SequenceView other, int column) {
-        set(other.data, other.seqLen, other.batch, other.stride, column, other.batchFirst);
+    /** The same view as {@code other} (another pass reading the same rows). */
+    void set(SequenceView other) {
+        set(other.data, other.seqLen, other.batch, other.stride, other.column, other.batchFirst);
         this.heapArray = other.heapArray;
     }
 

@@ -229,9 +229,7 @@ final class SimdLstmKernel extends AbstractLstmKernel {
         @Override
         public void run(int part, int parts) {
             if (parts == 1) {
-                for (int d = 0; d < layer.count(); d++) {
-                    layer.run(d);
-                }
+                layer.runAll();
             } else {
                 layer.run(part);
             }
