@@ -35,7 +35,7 @@ import jdk.incubator.vector.VectorSpecies;
  *
  * <p>Accumulators must be local variables for C2 to keep them in registers, so each tile height
  * and gate count is written out; {@link #panelRows} and {@link #gruRows} pick the tiles for a
- * number of rows ({@link #sixRowTiles}). Padded lanes (units past H or P) have zero weights and
+ * number of rows ({@link #fiveRowTiles}, {@link #sixRowTiles}). Padded lanes (units past H or P) have zero weights and
  * zero bias, so they hold zero in every row and state.
  */
 final class GateBlocks {
@@ -47,17 +47,17 @@ final class GateBlocks {
     /** Floats per column of a packed panel: 4 vectors. */
     static final int PANEL_WIDTH = PANEL * LANES;
     /**
-     * Whether this CPU has the 32 vector registers that 6-row tiles of a whole panel need (24
-     * accumulators). With 16 (AVX2) a 6 × 4 tile spills most of its accumulators to the stack on
+     * Whether this CPU has the 32 vector registers that 5- and 6-row tiles of a whole panel need (20
+     * and 24 accumulators). With 16 (AVX2) a 6 × 4 tile spills most of its accumulators to the stack on
      * every column (seen in C2's code: a load and a store around 15 of its 24 FMAs), so there
      * {@link #panelRows} runs half panels ({@link #accumulate6x2}) and the other tiles stop at 4 rows.
      */
     static final boolean WIDE_TILES = VectorWidth.REGISTERS >= 32;
     /**
-     * Rows of the tallest tile of either tile set ({@link #accumulate6}, {@link #accumulate6x2}):
-     * {@link #panelRows} over a multiple of it uses that tile alone.
+     * Rows of the tile {@link #panelRows} runs most rows in ({@link #accumulate5}; without
+     * {@link #WIDE_TILES}, {@link #accumulate6x2}): over a multiple of it, that tile alone.
      */
-    static final int TALL_TILE = 6;
+    static final int MAIN_TILE = WIDE_TILES ? 5 : 6;
     /** Floats per column of a GRU block of {@code W_hh}: r, z, n. */
     static final int GRU_STRIDE = 3 * LANES;
     private static final float TANH_P0 = VectorMath.TANH_P0;
@@ -113,7 +113,12 @@ final class GateBlocks {
         }
     }
 
-    /** One panel (weights from {@code w[weights]}) of {@link #gemm} over {@code rows} rows, in 6-, 4- and 1-row tiles. */
+    /**
+     * One panel (weights from {@code w[weights]}) of {@link #gemm} over {@code rows} rows: 5-row
+     * tiles ({@link #fiveRowTiles}), then the tail in 6-, 4- and 1-row tiles. Every tile but the
+     * 1-row one sums each output in the same order, so only which rows go to single-row passes
+     * changes bits.
+     */
     static void panelRows(float[] w, int weights, int columns, float[] in, int in0, int inStride, int rows,
                           float[] out, int out0, int outStride) {
         if (!WIDE_TILES) {
@@ -121,7 +126,10 @@ final class GateBlocks {
             return;
         }
         int r = 0;
-        for (int end = 6 * sixRowTiles(rows); r < end; r += 6) {
+        for (int end = 5 * fiveRowTiles(rows); r < end; r += 5) {
+            accumulate5(w, weights, columns, in, in0 + r * inStride, inStride, out, out0 + r * outStride, outStride);
+        }
+        for (int end = r + 6 * sixRowTiles(rows - r); r < end; r += 6) {
             accumulate6(w, weights, columns, in, in0 + r * inStride, inStride, out, out0 + r * outStride, outStride);
         }
         for (; r + 4 <= rows; r += 4) {
@@ -173,13 +181,31 @@ final class GateBlocks {
     }
 
     /**
-     * How many of {@code rows} rows {@link #panelRows} over all of them puts in its tallest tiles
-     * (6-row tiles; without {@link #WIDE_TILES}, 6 × 2 half-panel tiles): a multiple of
-     * {@link #TALL_TILE}. The rows after them are the tail, whose tiles depend on how many they
-     * are (8 rows: 4 + 4, not 6 + 1 + 1).
+     * How many 5-row tiles {@link #panelRows} uses for {@code rows} rows; the tail after them is 0,
+     * 4, 6, 8 or 12 rows (from 4 rows on; 7 rows stay 6 + 1), which {@link #sixRowTiles} cuts into
+     * 6- and 4-row tiles with no single row left. The tail itself holds no 5-row tile, so a call
+     * over the tail alone runs it in the same tiles.
      */
-    static int tallTileRows(int rows) {
-        return WIDE_TILES ? TALL_TILE * sixRowTiles(rows) : rows - rows % TALL_TILE;
+    static int fiveRowTiles(int rows) {
+        if (!WIDE_TILES) {
+            return 0;
+        }
+        int tiles = rows / 5;
+        return switch (rows % 5) {
+            case 1, 3 -> Math.max(0, tiles - 1);
+            case 2 -> tiles >= 2 ? tiles - 2 : 0;
+            default -> tiles;
+        };
+    }
+
+    /**
+     * How many of {@code rows} rows {@link #panelRows} over all of them puts in its main tiles
+     * (5-row tiles; without {@link #WIDE_TILES}, 6 × 2 half-panel tiles): a multiple of
+     * {@link #MAIN_TILE}. The rows after them are the tail, whose tiles depend on how many they
+     * are (8 rows: 4 + 4, not 5 + 1 + 1 + 1).
+     */
+    static int mainTileRows(int rows) {
+        return WIDE_TILES ? MAIN_TILE * fiveRowTiles(rows) : rows - rows % MAIN_TILE;
     }
 
     /**
@@ -377,6 +403,96 @@ final class GateBlocks {
         a31.intoArray(out, out3 + LANES);
         a32.intoArray(out, out3 + 2 * LANES);
         a33.intoArray(out, out3 + 3 * LANES);
+    }
+
+    /**
+     * {@link #accumulate4} with a 5-row tile (20 accumulators), the tile {@link #panelRows} runs most
+     * rows in on CPUs with 32 vector registers: on Zen 4 it ran at 95–98 % of the FMA peak where the
+     * 6-row tile ran at 91–94 % and the 4-row at 91–94 % (K = 80…1 024, 60 rows; probe in the
+     * README). The 6-row tile leaves C2 one general register short: it parks the weights' base in a
+     * vector register and reloads an offset from the stack every column.
+     */
+    static void accumulate5(float[] w, int weights, int columns, float[] in, int in0, int inStride,
+                            float[] out, int out0, int outStride) {
+        int in1 = in0 + inStride;
+        int in2 = in1 + inStride;
+        int in3 = in2 + inStride;
+        int in4 = in3 + inStride;
+        int out1 = out0 + outStride;
+        int out2 = out1 + outStride;
+        int out3 = out2 + outStride;
+        int out4 = out3 + outStride;
+        FloatVector a00 = FloatVector.fromArray(SPECIES, out, out0);
+        FloatVector a01 = FloatVector.fromArray(SPECIES, out, out0 + LANES);
+        FloatVector a02 = FloatVector.fromArray(SPECIES, out, out0 + 2 * LANES);
+        FloatVector a03 = FloatVector.fromArray(SPECIES, out, out0 + 3 * LANES);
+        FloatVector a10 = FloatVector.fromArray(SPECIES, out, out1);
+        FloatVector a11 = FloatVector.fromArray(SPECIES, out, out1 + LANES);
+        FloatVector a12 = FloatVector.fromArray(SPECIES, out, out1 + 2 * LANES);
+        FloatVector a13 = FloatVector.fromArray(SPECIES, out, out1 + 3 * LANES);
+        FloatVector a20 = FloatVector.fromArray(SPECIES, out, out2);
+        FloatVector a21 = FloatVector.fromArray(SPECIES, out, out2 + LANES);
+        FloatVector a22 = FloatVector.fromArray(SPECIES, out, out2 + 2 * LANES);
+        FloatVector a23 = FloatVector.fromArray(SPECIES, out, out2 + 3 * LANES);
+        FloatVector a30 = FloatVector.fromArray(SPECIES, out, out3);
+        FloatVector a31 = FloatVector.fromArray(SPECIES, out, out3 + LANES);
+        FloatVector a32 = FloatVector.fromArray(SPECIES, out, out3 + 2 * LANES);
+        FloatVector a33 = FloatVector.fromArray(SPECIES, out, out3 + 3 * LANES);
+        FloatVector a40 = FloatVector.fromArray(SPECIES, out, out4);
+        FloatVector a41 = FloatVector.fromArray(SPECIES, out, out4 + LANES);
+        FloatVector a42 = FloatVector.fromArray(SPECIES, out, out4 + 2 * LANES);
+        FloatVector a43 = FloatVector.fromArray(SPECIES, out, out4 + 3 * LANES);
+        for (int k = 0, p = weights; k < columns; k++, p += PANEL_WIDTH) {
+            FloatVector w0 = FloatVector.fromArray(SPECIES, w, p);
+            FloatVector w1 = FloatVector.fromArray(SPECIES, w, p + LANES);
+            FloatVector w2 = FloatVector.fromArray(SPECIES, w, p + 2 * LANES);
+            FloatVector w3 = FloatVector.fromArray(SPECIES, w, p + 3 * LANES);
+            FloatVector x = FloatVector.broadcast(SPECIES, in[in0 + k]);
+            a00 = w0.fma(x, a00);
+            a01 = w1.fma(x, a01);
+            a02 = w2.fma(x, a02);
+            a03 = w3.fma(x, a03);
+            x = FloatVector.broadcast(SPECIES, in[in1 + k]);
+            a10 = w0.fma(x, a10);
+            a11 = w1.fma(x, a11);
+            a12 = w2.fma(x, a12);
+            a13 = w3.fma(x, a13);
+            x = FloatVector.broadcast(SPECIES, in[in2 + k]);
+            a20 = w0.fma(x, a20);
+            a21 = w1.fma(x, a21);
+            a22 = w2.fma(x, a22);
+            a23 = w3.fma(x, a23);
+            x = FloatVector.broadcast(SPECIES, in[in3 + k]);
+            a30 = w0.fma(x, a30);
+            a31 = w1.fma(x, a31);
+            a32 = w2.fma(x, a32);
+            a33 = w3.fma(x, a33);
+            x = FloatVector.broadcast(SPECIES, in[in4 + k]);
+            a40 = w0.fma(x, a40);
+            a41 = w1.fma(x, a41);
+            a42 = w2.fma(x, a42);
+            a43 = w3.fma(x, a43);
+        }
+        a00.intoArray(out, out0);
+        a01.intoArray(out, out0 + LANES);
+        a02.intoArray(out, out0 + 2 * LANES);
+        a03.intoArray(out, out0 + 3 * LANES);
+        a10.intoArray(out, out1);
+        a11.intoArray(out, out1 + LANES);
+        a12.intoArray(out, out1 + 2 * LANES);
+        a13.intoArray(out, out1 + 3 * LANES);
+        a20.intoArray(out, out2);
+        a21.intoArray(out, out2 + LANES);
+        a22.intoArray(out, out2 + 2 * LANES);
+        a23.intoArray(out, out2 + 3 * LANES);
+        a30.intoArray(out, out3);
+        a31.intoArray(out, out3 + LANES);
+        a32.intoArray(out, out3 + 2 * LANES);
+        a33.intoArray(out, out3 + 3 * LANES);
+        a40.intoArray(out, out4);
+        a41.intoArray(out, out4 + LANES);
+        a42.intoArray(out, out4 + 2 * LANES);
+        a43.intoArray(out, out4 + 3 * LANES);
     }
 
     /**

@@ -358,7 +358,7 @@ final class SimdLstmKernel extends AbstractLstmKernel {
      * gate rows already exceed that budget, chunks keep nothing in cache but would stream W_ih
      * once per chunk: the segment is projected at once (e, 64 rows × 16 KiB a step, W_ih and W_hh
      * 16 MiB each: 1–3 % faster on one and on two threads than a step at a time). A segment split
-     * into parts that own their panels, with at least a tall tile of rows a step, projects one step
+     * into parts that own their panels, with at least a main tile of rows a step, projects one step
      * at a time: the rest of its rows then fill the parts' waits at the barriers
      * ({@link #awaitProjecting}) instead of being projected before the first step (a at two
      * threads: 1–2.5 % faster). Batch 1 keeps its up-front projection: there one unit of that
@@ -369,7 +369,7 @@ final class SimdLstmKernel extends AbstractLstmKernel {
         if (rowFloats > PROJECTION_AHEAD_FLOATS) {
             return steps;
         }
-        if (parts > 1 && rows >= GateBlocks.TALL_TILE) {
+        if (parts > 1 && rows >= GateBlocks.MAIN_TILE) {
             return 1;
         }
         if (steps * rowFloats <= PROJECTION_AHEAD_FLOATS) {
@@ -381,9 +381,9 @@ final class SimdLstmKernel extends AbstractLstmKernel {
 
     /**
      * Gate rows {@code [first, end)} of the segment's {@code total}, panels {@code [p0, p1)}:
-     * bias + x·W_ih. {@code first} and {@code end} are multiples of {@link GateBlocks#TALL_TILE}
-     * rows, at most {@link GateBlocks#tallTileRows tallTileRows(total)}, or {@code end = total}.
-     * The rows before the tail go in tall tiles only and the tail in the tiles one call over all
+     * bias + x·W_ih. {@code first} and {@code end} are multiples of {@link GateBlocks#MAIN_TILE}
+     * rows, at most {@link GateBlocks#mainTileRows mainTileRows(total)}, or {@code end = total}.
+     * The rows before the tail go in main tiles only and the tail in the tiles one call over all
      * the rows would give it, so that every row is summed by the same tile however the rows are
      * split into calls (the one-row tile sums in another order than the others,
      * {@link GateBlocks#accumulate1}): what a part projects while waiting and what it projects
@@ -399,14 +399,14 @@ final class SimdLstmKernel extends AbstractLstmKernel {
         for (int r = first; r < end; r++) {
             System.arraycopy(bias, p0 * PANEL_WIDTH, gates, r * gateWidth + p0 * PANEL_WIDTH, width);
         }
-        int tall = end == total ? Math.max(first, GateBlocks.tallTileRows(total)) : end;
+        int tailStart = end == total ? Math.max(first, GateBlocks.mainTileRows(total)) : end;
         for (int p = p0; p < p1; p++) {
             int weights = p * inSize * PANEL_WIDTH;
             GateBlocks.panelRows(w, weights, inSize, segment.input, segment.input0 + first * segment.inputStride,
-                    segment.inputStride, tall - first, gates, first * gateWidth + p * PANEL_WIDTH, gateWidth);
-            if (tall < end) {
-                GateBlocks.panelRows(w, weights, inSize, segment.input, segment.input0 + tall * segment.inputStride,
-                        segment.inputStride, end - tall, gates, tall * gateWidth + p * PANEL_WIDTH, gateWidth);
+                    segment.inputStride, tailStart - first, gates, first * gateWidth + p * PANEL_WIDTH, gateWidth);
+            if (tailStart < end) {
+                GateBlocks.panelRows(w, weights, inSize, segment.input, segment.input0 + tailStart * segment.inputStride,
+                        segment.inputStride, end - tailStart, gates, tailStart * gateWidth + p * PANEL_WIDTH, gateWidth);
             }
         }
     }
@@ -414,11 +414,11 @@ final class SimdLstmKernel extends AbstractLstmKernel {
     /**
      * Gate rows a part projects per panel while it waits at a barrier: about
      * {@link #FILL_UNIT_FMAS} multiply-adds, so that the partner it waits for finds it back within
-     * microseconds; a multiple of {@link GateBlocks#TALL_TILE} ({@link #inputProjection}).
+     * microseconds; a multiple of {@link GateBlocks#MAIN_TILE} ({@link #inputProjection}).
      */
     private static int fillUnit(int inSize) {
         long rows = FILL_UNIT_FMAS / ((long) inSize * PANEL_WIDTH);
-        return (int) Math.max(GateBlocks.TALL_TILE, Math.min(1 << 16, rows) / GateBlocks.TALL_TILE * GateBlocks.TALL_TILE);
+        return (int) Math.max(GateBlocks.MAIN_TILE, Math.min(1 << 16, rows) / GateBlocks.MAIN_TILE * GateBlocks.MAIN_TILE);
     }
 
     /** The cursor's next panel of its current unit of rows; past the last panel, the next unit. */
@@ -431,13 +431,13 @@ final class SimdLstmKernel extends AbstractLstmKernel {
         }
     }
 
-    /** The cursor's panels of the rows up to {@code target} (rounded up to tall tiles), the partly projected unit first. */
+    /** The cursor's panels of the rows up to {@code target} (rounded up to main tiles), the partly projected unit first. */
     private void projectThrough(Segment segment, ProjectionCursor cursor, int target) {
         while (cursor.panel > cursor.p0) {
             projectNextPanel(segment, cursor);
         }
         if (cursor.done < target) {
-            int end = cursor.end(WeightLayouts.ceilDiv(target, GateBlocks.TALL_TILE) * GateBlocks.TALL_TILE);
+            int end = cursor.end(WeightLayouts.ceilDiv(target, GateBlocks.MAIN_TILE) * GateBlocks.MAIN_TILE);
             inputProjection(segment, cursor.p0, cursor.p1, cursor.done, end, cursor.total);
             cursor.done = end;
         }
@@ -947,7 +947,7 @@ final class SimdLstmKernel extends AbstractLstmKernel {
         int p0;
         int p1;
         int total;
-        /** Where the tail starts ({@link GateBlocks#tallTileRows}): no call ends inside it. */
+        /** Where the tail starts ({@link GateBlocks#mainTileRows}): no call ends inside it. */
         int tail;
         int unit;
         int done;
@@ -957,13 +957,13 @@ final class SimdLstmKernel extends AbstractLstmKernel {
             this.p0 = p0;
             this.p1 = p1;
             this.total = total;
-            this.tail = GateBlocks.tallTileRows(total);
+            this.tail = GateBlocks.mainTileRows(total);
             this.unit = unit;
             this.done = 0;
             this.panel = p0;
         }
 
-        /** The end of a call that would end at {@code wanted} (a multiple of the tall tile): the tail goes whole. */
+        /** The end of a call that would end at {@code wanted} (a multiple of the main tile): the tail goes whole. */
         int end(int wanted) {
             return wanted > tail ? total : wanted;
         }

@@ -15,7 +15,8 @@ import org.junit.jupiter.api.Test;
 /**
  * The micro-kernels of {@link GateBlocks} against plain-Java twins written here from their
  * definitions (in double), on awkward sizes: 1, 2, 3, V−1, V, V+1, primes, and a few hundred,
- * with row counts that exercise every tile mix of {@link GateBlocks#sixRowTiles}.
+ * with row counts that exercise every tile mix of {@link GateBlocks#fiveRowTiles} and
+ * {@link GateBlocks#sixRowTiles}.
  *
  * <p><b>Tolerances.</b> A product of K terms summed in float32 differs from the exact sum by at
  * most γ·Σ|terms| with γ = (K+1)·2⁻²⁴ / (1 − (K+1)·2⁻²⁴) (the classic bound for recursive
@@ -28,8 +29,8 @@ class GateBlocksTest {
     private static final double UNIT_ROUNDOFF = 0x1p-24;
     private static final int[] SIZES = IntStream.of(1, 2, 3, LANES - 1, LANES, LANES + 1, 7, 13, 37)
             .filter(n -> n > 0).distinct().toArray();
-    /** Every tile mix: 1, 1+1, 4+1, 6, 6+1, 4+4, 4+4+1, 6+6+1. */
-    private static final int[] ROWS = {1, 2, 5, 6, 7, 8, 9, 13};
+    /** Every tile mix: panels 1, 1+1, 5, 6, 6+1, 4+4, 5+4, 5+6, 6+6, 5+4+4; GRU 1, 1+1, 4+1, 6, 6+1, 4+4, 4+4+1, 6+4+1, 6+6, 6+6+1. */
+    private static final int[] ROWS = {1, 2, 5, 6, 7, 8, 9, 11, 12, 13};
     private static final int[][] LARGE = {{300, 257}, {257, 300}, {LANES * 16, 211}};
 
     private final SplittableRandom random = new SplittableRandom(20261127);

@@ -34,7 +34,7 @@ import org.junit.jupiter.api.Test;
  * inputs and outputs start inside their arrays and rows are further apart than they are wide. Every
  * kernel must also leave everything outside its outputs bitwise untouched, and its inputs unchanged.
  *
- * <p>Tiles of both register budgets are tested on every machine: the whole-panel 6/4/1-row tiles
+ * <p>Tiles of both register budgets are tested on every machine: the whole-panel 6/5/4/1-row tiles
  * ({@link GateBlocks#WIDE_TILES}, 32 vector registers) and the half-panel 6×2/3×2 tiles
  * ({@link GateBlocks#halfPanelRows}, 16 registers); {@link GateBlocks#panelRows} and
  * {@link GateBlocks#gruRows} are tested as this JVM dispatches them.
@@ -58,13 +58,15 @@ class GateBlocksTwinTest {
     @Test
     void sixRowTilesLeavesAtMostOneSingleRowFromSixRowsOn() {
         if (!GateBlocks.WIDE_TILES) {
-            // 16 vector registers: no 6-row tile of a whole panel (it would spill).
+            // 16 vector registers: no 5- or 6-row tile of a whole panel (it would spill).
             for (int rows = 0; rows < 200; rows++) {
                 assertEquals(0, GateBlocks.sixRowTiles(rows), "rows " + rows + " without wide tiles");
+                assertEquals(0, GateBlocks.fiveRowTiles(rows), "rows " + rows + " without wide tiles");
+                assertEquals(rows - rows % 6, GateBlocks.mainTileRows(rows), "rows " + rows + " without wide tiles");
             }
             return;
         }
-        // rows → {6-row tiles, 4-row tiles, single rows} as panelRows and gruRows run them.
+        // rows → {6-row tiles, 4-row tiles, single rows} as gruRows runs them.
         int[][] expected = {{0, 0, 0}, {0, 0, 1}, {0, 0, 2}, {0, 0, 3}, {0, 1, 0}, {0, 1, 1}, {1, 0, 0}, {1, 0, 1},
                 {0, 2, 0}, {0, 2, 1}, {1, 1, 0}, {1, 1, 1}, {2, 0, 0}, {2, 0, 1}, {1, 2, 0}, {1, 2, 1}};
         for (int rows = 0; rows < expected.length; rows++) {
@@ -77,10 +79,40 @@ class GateBlocksTwinTest {
         }
     }
 
+    @Test
+    void panelRowsRunsFiveRowTilesAndASingleRowOnlyBelowFourRowsOrAtSeven() {
+        if (!GateBlocks.WIDE_TILES) {
+            return;
+        }
+        // rows → {5-row, 6-row, 4-row tiles, single rows} as panelRows runs them.
+        int[][] expected = {{0, 0, 0, 0}, {0, 0, 0, 1}, {0, 0, 0, 2}, {0, 0, 0, 3}, {0, 0, 1, 0}, {1, 0, 0, 0},
+                {0, 1, 0, 0}, {0, 1, 0, 1}, {0, 0, 2, 0}, {1, 0, 1, 0}, {2, 0, 0, 0}, {1, 1, 0, 0}, {0, 2, 0, 0},
+                {1, 0, 2, 0}, {2, 0, 1, 0}, {3, 0, 0, 0}, {2, 1, 0, 0}, {1, 2, 0, 0}, {2, 0, 2, 0}};
+        for (int rows = 0; rows < expected.length; rows++) {
+            assertArrayEquals(expected[rows], panelMix(rows), "rows " + rows);
+        }
+        for (int rows = 8; rows < 400; rows++) {
+            int[] m = panelMix(rows);
+            assertEquals(rows, 5 * m[0] + 6 * m[1] + 4 * m[2] + m[3], "rows " + rows);
+            assertTrue(m[3] == 0 && m[1] + m[2] <= 2, "rows " + rows + ": " + java.util.Arrays.toString(m));
+            // The tail alone runs in the tiles it gets inside the whole (the input projection's calls rely on it).
+            int tail = rows - GateBlocks.mainTileRows(rows);
+            assertEquals(5 * m[0], GateBlocks.mainTileRows(rows), "rows " + rows);
+            int[] alone = panelMix(tail);
+            assertArrayEquals(new int[] {0, m[1], m[2], m[3]}, alone, "tail of rows " + rows);
+        }
+    }
+
     private static int[] mix(int rows) {
         int six = GateBlocks.sixRowTiles(rows);
         int rest = rows - 6 * six;
         return new int[] {six, rest / 4, rest % 4};
+    }
+
+    private static int[] panelMix(int rows) {
+        int five = GateBlocks.fiveRowTiles(rows);
+        int[] tail = mix(rows - 5 * five);
+        return new int[] {five, tail[0], tail[1], tail[2]};
     }
 
     // ---- the panel tiles: out[r][0, 4V) += Σ_k in[r][k] · w[k][0, 4V) ----
@@ -97,6 +129,7 @@ class GateBlocksTwinTest {
                 GateBlocks.accumulate1(w, weights, columns, in, in0, out, out0);
         for (int columns : WITH_THOUSANDS) {
             checkPanel("accumulate6", GateBlocks::accumulate6, 6, columns);
+            checkPanel("accumulate5", GateBlocks::accumulate5, 5, columns);
             checkPanel("accumulate4", GateBlocks::accumulate4, 4, columns);
             checkPanel("accumulate1", one, 1, columns);
         }
