@@ -58,13 +58,20 @@ class VectorMathTest {
     /**
      * The four-vector path of {@code sigmoidInPlace} (four σ chains written side by side) against
      * its one-vector path, bit for bit: runs of 11 vectors (two groups of four, then three alone)
-     * over several strided rows, against every vector on its own, with special values among the
-     * inputs. A slip in one of the four written-out chains shows here.
+     * over several strided rows, and runs of two vectors (the GRU's r and z: two rows to a group)
+     * over an odd number of rows (the last row's two alone), against every vector on its own, with
+     * special values among the inputs. A slip in one of the four written-out chains, or a group
+     * that takes the wrong vectors, shows here.
      */
     @Test
     void fourVectorPathEqualsOneVectorPathBitForBit() {
-        int vectors = 11;
-        int rows = 3;
+        checkGroupedAgainstAlone(11, 3);
+        checkGroupedAgainstAlone(2, 5);
+        checkGroupedAgainstAlone(2, 1);
+        checkGroupedAgainstAlone(4, 2);
+    }
+
+    private static void checkGroupedAgainstAlone(int vectors, int rows) {
         int stride = vectors * LANES + 5;
         float[] in = new float[rows * stride];
         java.util.SplittableRandom random = new java.util.SplittableRandom(7);
@@ -81,7 +88,8 @@ class VectorMathTest {
             }
         }
         for (int i = 0; i < in.length; i++) {
-            assertEquals(Float.floatToIntBits(alone[i]), Float.floatToIntBits(grouped[i]), "element " + i + ", input " + in[i]);
+            assertEquals(Float.floatToIntBits(alone[i]), Float.floatToIntBits(grouped[i]),
+                    vectors + " vectors × " + rows + " rows, element " + i + ", input " + in[i]);
         }
     }
 
