@@ -20,7 +20,7 @@ import jdk.incubator.vector.VectorSpecies;
  * projection {@code W_hr·m} — adds {@code in · W} to an output row made of vectors, 4 vectors
  * (a "panel", 4V outputs) at a time. A weight matrix is packed {@code [panels][K][4][V]}
  * ({@link #packPanels}): per input column, the weights of a panel's 4 output vectors side by side.
- * The tiles {@link #accumulate6}/{@link #accumulate4}/{@link #accumulate1} keep a rows × 4-vector
+ * The tiles {@link #accumulate5}/{@link #accumulate6}/{@link #accumulate4}/{@link #accumulate1} keep a rows × 4-vector
  * tile of accumulators in registers while they stream one panel's weights once. For the LSTM a
  * panel is exactly one block of units with its four gates, so the recurrent product can be
  * followed block by block by the fused cell ({@link #cells}) while the sums are in L1. For the GRU
