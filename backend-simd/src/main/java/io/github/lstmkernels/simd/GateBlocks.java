@@ -407,10 +407,10 @@ final class GateBlocks {
 
     /**
      * {@link #accumulate4} with a 5-row tile (20 accumulators), the tile {@link #panelRows} runs most
-     * rows in on CPUs with 32 vector registers: on Zen 4 it ran at 95–98 % of the FMA peak where the
-     * 6-row tile ran at 91–94 % and the 4-row at 91–94 % (K = 80…1 024, 60 rows; probe in the
-     * README). The 6-row tile leaves C2 one general register short: it parks the weights' base in a
-     * vector register and reloads an offset from the stack every column.
+     * rows in on CPUs with 32 vector registers: on Zen 4 it ran at 90–98 % of the FMA peak where the
+     * 6- and 4-row tiles ran at 86–94 % (GEMMs of 60 rows, K = 80…1 024; README, measured
+     * results). The 6-row tile leaves C2 one general register short: it parks the weight array's
+     * base in a vector register and takes it back every column.
      */
     static void accumulate5(float[] w, int weights, int columns, float[] in, int in0, int inStride,
                             float[] out, int out0, int outStride) {
