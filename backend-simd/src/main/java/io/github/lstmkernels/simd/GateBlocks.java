@@ -20,12 +20,12 @@ import jdk.incubator.vector.VectorSpecies;
  * projection {@code W_hr·m} — adds {@code in · W} to an output row made of vectors, 4 vectors
  * (a "panel", 4V outputs) at a time. A weight matrix is packed {@code [panels][K][4][V]}
  * ({@link #packPanels}): per input column, the weights of a panel's 4 output vectors side by side.
- * The tiles {@link #accumulate5}/{@link #accumulate6}/{@link #accumulate4}/{@link #accumulate1} keep a rows × 4-vector
- * tile of accumulators in registers while they stream one panel's weights once. For the LSTM a
- * panel is exactly one block of units with its four gates, so the recurrent product can be
- * followed block by block by the fused cell ({@link #cells}) while the sums are in L1. For the GRU
- * input projection a panel spans 4 of the row's 3·H/V gate vectors; for the projection
- * ({@code [P, H]}, one "gate") 4 blocks of output units.
+ * The tiles {@link #accumulate5}/{@link #accumulate6}/{@link #accumulate4}/{@link #accumulate1}
+ * keep a rows × 4-vector tile of accumulators in registers while they stream one panel's weights
+ * once. For the LSTM a panel is exactly one block of units with its four gates, so the recurrent
+ * product can be followed block by block by the fused cell ({@link #cells}) while the sums are in
+ * L1. For the GRU input projection a panel spans 4 of the row's 3·H/V gate vectors; for the
+ * projection ({@code [P, H]}, one "gate") 4 blocks of output units.
  *
  * <p><b>GRU recurrence.</b> The n gate's recurrent sum {@code W_hn h + b_hn} is multiplied by r, so
  * it cannot be added to the n gate's input sum: {@link #gruAccumulate6}/{@link #gruAccumulate4}/
@@ -35,8 +35,8 @@ import jdk.incubator.vector.VectorSpecies;
  *
  * <p>Accumulators must be local variables for C2 to keep them in registers, so each tile height
  * and gate count is written out; {@link #panelRows} and {@link #gruRows} pick the tiles for a
- * number of rows ({@link #fiveRowTiles}, {@link #sixRowTiles}). Padded lanes (units past H or P) have zero weights and
- * zero bias, so they hold zero in every row and state.
+ * number of rows ({@link #fiveRowTiles}, {@link #sixRowTiles}). Padded lanes (units past H or P)
+ * have zero weights and zero bias, so they hold zero in every row and state.
  */
 final class GateBlocks {
     static final VectorSpecies<Float> SPECIES = VectorWidth.SPECIES;
