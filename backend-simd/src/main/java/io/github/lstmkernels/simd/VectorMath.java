@@ -95,7 +95,7 @@ final class VectorMath {
         int groupedCount = pairs ? count : count - count % (4 * LANES);
         for (int row = 0; row < groupedRows; row += pairs ? 2 : 1) {
             int first = from + row * stride;
-            for (int at = first, end = first + (pairs ? 1 : groupedCount); at < end; at += 4 * LANES) {
+            for (int at = first; at < first + groupedCount; at += 4 * LANES) {
                 int at2 = at + across;
                 FloatVector x0 = FloatVector.fromArray(SPECIES, a, at).neg();
                 FloatVector x1 = FloatVector.fromArray(SPECIES, a, at + 1 * LANES).neg();
