@@ -614,7 +614,7 @@ final class SimdLstmKernel extends AbstractLstmKernel {
     @Override
     protected TrainingTape newTape() {
         transposedWeights();
-        return new SimdTape(config, gateWidth, hStride);
+        return new SimdTape(config, gateWidth, hStride, workers, minStepFmasPerPart);
     }
 
     /**

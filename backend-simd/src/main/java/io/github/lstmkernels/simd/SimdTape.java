@@ -60,6 +60,17 @@ final class SimdTape extends TrainingTape {
     final float[][] projectionGrads;
     private final GradientExport export;
     private final GradientExport.Converter toPyTorch = this::toPyTorch;
+    /**
+     * Floats an accumulator needs, per multiply-add of the kernel's split threshold, to be
+     * converted on several threads: the default threshold (8 192) gives 32 768 floats, about 40 µs
+     * of copying on one core, against a few microseconds to wake and join the workers.
+     */
+    private static final long EXPORT_FLOATS_PER_SPLIT_FMA = 4;
+    /** The kernel's threads: a large accumulator is converted by blocks of units across them. */
+    private final Workers workers;
+    /** Floats from which an accumulator is converted on several threads (0: always, as a test kernel splits). */
+    private final long minSplitFloats;
+    private final ExportRegion exportRegion = new ExportRegion();
 
     // Backward scratch, grown to the largest segment seen.
     /** dA of a segment, [R][gS]; the GRU's input side. */
@@ -81,8 +92,11 @@ final class SimdTape extends TrainingTape {
     float[] dc = new float[0];
     float[] dm = new float[0];
 
-    SimdTape(LstmConfig config, int gateWidth, int hStride) {
+    SimdTape(LstmConfig config, int gateWidth, int hStride, Workers workers, long minStepFmasPerPart) {
         this.config = config;
+        this.workers = workers;
+        this.minSplitFloats = Math.min(minStepFmasPerPart, Long.MAX_VALUE / EXPORT_FLOATS_PER_SPLIT_FMA)
+                * EXPORT_FLOATS_PER_SPLIT_FMA;
         this.gru = config.cell() == io.github.lstmkernels.CellType.GRU;
         this.projected = config.projectionSize() > 0;
         this.gates = config.cell().gates();
@@ -224,16 +238,37 @@ final class SimdTape extends TrainingTape {
     }
 
     /**
-     * {@code [K][gS]} accumulators to PyTorch's {@code [G·H, K]}, a block of V units of a gate at a
-     * time (contiguous in each accumulator row), k inside: each accumulator line is read once and
-     * the block's V destination rows fill in L1 while k advances. A destination row at a time reads
-     * a line per element, gS floats apart, which L1 cannot keep: shape h's {@code weight_ih}
-     * ([1 024, 300]) took 0.90 ms that way against 0.37 ms this way on a Zen 4 (blocks of 16 or 64
-     * columns of k outside: 0.41–0.45 ms).
+     * {@code [K][gS]} accumulators to PyTorch's {@code [G·H, K]}; one of at least
+     * {@link #minSplitFloats} floats by ranges of blocks of units across the kernel's threads
+     * (the copy is serial work of the caller between two parallel backward passes: a's weight
+     * gradients, 0.46 M floats, took about a third of its two-thread training step).
      */
     private void toPyTorch(float[] acc, int columns, float[] out) {
+        int parts = (long) columns * gates * hidden >= minSplitFloats ? Math.min(workers.threads(), blocks) : 1;
+        if (parts <= 1) {
+            toPyTorch(acc, columns, out, 0, blocks);
+            return;
+        }
+        exportRegion.start(acc, columns, out);
+        try {
+            workers.run(parts, exportRegion);
+        } finally {
+            exportRegion.end();
+        }
+    }
+
+    /**
+     * Blocks {@code [b0, b1)} of {@link #toPyTorch(float[], int, float[])}: a block of V units of a
+     * gate at a time (contiguous in each accumulator row), k inside, so that each accumulator line
+     * is read once and the block's V destination rows fill in L1 while k advances. A destination
+     * row at a time reads a line per element, gS floats apart, which L1 cannot keep: shape h's
+     * {@code weight_ih} ([1 024, 300]) took 0.90 ms that way against 0.37 ms this way on a Zen 4
+     * (blocks of 16 or 64 columns of k outside: 0.41–0.45 ms).
+     */
+    private void toPyTorch(float[] acc, int columns, float[] out, int b0, int b1) {
         for (int g = 0; g < gates; g++) {
-            for (int u0 = 0; u0 < hidden; u0 += LANES) {
+            for (int block = b0; block < b1; block++) {
+                int u0 = block * LANES;
                 int from = position(g, u0);
                 int units = Math.min(LANES, hidden - u0);
                 int to = (g * hidden + u0) * columns;
@@ -243,6 +278,29 @@ final class SimdTape extends TrainingTape {
                     }
                 }
             }
+        }
+    }
+
+    /** The parallel region of a split export; refers to its arrays only during a conversion. */
+    private final class ExportRegion implements Workers.Region {
+        private float[] acc;
+        private float[] out;
+        private int columns;
+
+        void start(float[] acc, int columns, float[] out) {
+            this.acc = acc;
+            this.columns = columns;
+            this.out = out;
+        }
+
+        void end() {
+            acc = null;
+            out = null;
+        }
+
+        @Override
+        public void run(int part, int parts) {
+            toPyTorch(acc, columns, out, blocks * part / parts, blocks * (part + 1) / parts);
         }
     }
 }
