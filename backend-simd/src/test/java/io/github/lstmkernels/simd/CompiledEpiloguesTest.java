@@ -176,15 +176,15 @@ class CompiledEpiloguesTest {
     static float sigmoid(float a) {
         float x = -a;
         float clamped = Math.min(Math.max(x, -87.3365f), 88.7228f);
-        float n = clamped * 1.44269504088896341f + 12582912f - 12582912f;
+        float n = Math.fma(clamped, 1.44269504088896341f, 12582912f) - 12582912f;
         float r = Math.fma(n, -0.693359375f, clamped);
         r = Math.fma(n, 2.12194440e-4f, r);
-        float p = Math.fma(r, 1.9875691500e-4f, 1.3981999507e-3f);
-        p = Math.fma(p, r, 8.3334519073e-3f);
-        p = Math.fma(p, r, 4.1665795894e-2f);
-        p = Math.fma(p, r, 1.6666665459e-1f);
-        p = Math.fma(p, r, 5.0000001201e-1f);
-        p = p * (r * r) + r + 1f;
+        float square = r * r;
+        float high = Math.fma(r, 1.9875691500e-4f, 1.3981999507e-3f);
+        float middle = Math.fma(r, 8.3334519073e-3f, 4.1665795894e-2f);
+        float low = Math.fma(r, 1.6666665459e-1f, 5.0000001201e-1f);
+        float p = Math.fma(Math.fma(high, square, middle), square, low);
+        p = Math.fma(square, p, r) + 1f;
         float scale = Float.intBitsToFloat(((int) n + 127) << 23);
         float e = p * scale;
         return 1f / (e + 1f);
