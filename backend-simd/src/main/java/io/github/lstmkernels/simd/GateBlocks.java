@@ -851,7 +851,7 @@ final class GateBlocks {
             FloatVector f = FloatVector.fromArray(SPECIES, gates, g + LANES);
             // tanh(g), written out here (not called): C2 may refuse to inline a helper taking vectors.
             FloatVector x = FloatVector.fromArray(SPECIES, scratch, rawG + r * LANES);
-            FloatVector large = FloatVector.fromArray(SPECIES, gates, g + 2 * LANES).mul(-2f).add(1f);
+            FloatVector large = FloatVector.fromArray(SPECIES, gates, g + 2 * LANES).fma(-2f, 1f);
             large = large.blend(large.neg(), x.compare(VectorOperators.LT, 0f));
             FloatVector z = x.mul(x);
             FloatVector p = z.fma(TANH_P0, TANH_P1).fma(z, TANH_P2).fma(z, TANH_P3).fma(z, TANH_P4);
@@ -869,7 +869,7 @@ final class GateBlocks {
             FloatVector o = FloatVector.fromArray(SPECIES, gates, g0 + r * gateStride + 3 * LANES);
             // tanh(c), as tanh(g) above.
             FloatVector x = FloatVector.fromArray(SPECIES, scratch, rawC + r * LANES);
-            FloatVector large = FloatVector.fromArray(SPECIES, scratch, sigC + r * LANES).mul(-2f).add(1f);
+            FloatVector large = FloatVector.fromArray(SPECIES, scratch, sigC + r * LANES).fma(-2f, 1f);
             large = large.blend(large.neg(), x.compare(VectorOperators.LT, 0f));
             FloatVector z = x.mul(x);
             FloatVector p = z.fma(TANH_P0, TANH_P1).fma(z, TANH_P2).fma(z, TANH_P3).fma(z, TANH_P4);

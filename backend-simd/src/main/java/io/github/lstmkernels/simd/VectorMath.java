@@ -211,7 +211,7 @@ final class VectorMath {
         sigmoidInPlace(scratch, at, count);
         for (int i = 0; i < count; i += LANES) {
             FloatVector x = FloatVector.fromArray(SPECIES, a, from + i);
-            FloatVector large = FloatVector.fromArray(SPECIES, scratch, at + i).mul(-2f).add(1f);
+            FloatVector large = FloatVector.fromArray(SPECIES, scratch, at + i).fma(-2f, 1f);
             large = large.blend(large.neg(), x.compare(VectorOperators.LT, 0f));
             FloatVector z = x.mul(x);
             FloatVector p = z.fma(TANH_P0, TANH_P1).fma(z, TANH_P2_V).fma(z, TANH_P3_V).fma(z, TANH_P4_V);
