@@ -10,7 +10,8 @@ import java.util.Arrays;
 
 /**
  * What the simd backend keeps from a training forward pass, its gradient accumulators, and the
- * scratch of its backward pass: everything per training object, nothing per thread or kernel.
+ * scratch of its backward pass: everything per training object, nothing per thread or kernel
+ * (it borrows only the kernel's threads, to convert large gradients for export).
  *
  * <p><b>Records</b>, per layer and direction (index l·D + d), one row per (step, active batch row):
  * a segment starting at step {@code t0} with {@code rows} rows puts forward step i's row b at
@@ -263,7 +264,7 @@ final class SimdTape extends TrainingTape {
      * is read once and the block's V destination rows fill in L1 while k advances. A destination
      * row at a time reads a line per element, gS floats apart, which L1 cannot keep: shape h's
      * {@code weight_ih} ([1 024, 300]) took 0.90 ms that way against 0.37 ms this way on a Zen 4
-     * (blocks of 16 or 64 columns of k outside: 0.41–0.45 ms).
+     * (blocks of 16 or 64 columns of k outside: 0.41–0.46 ms).
      */
     private void toPyTorch(float[] acc, int columns, float[] out, int b0, int b1) {
         for (int g = 0; g < gates; g++) {
