@@ -38,9 +38,10 @@ import java.util.Arrays;
  * padded to whole vectors (h: to whole panels when projected); padded lanes have zero weights and
  * stay zero.
  *
- * <p><b>Training.</b> In a training forward pass ({@code pass.tape() != null}) a segment also
- * copies, per step, the state it starts from and, once, its gate rows, which the cells leave
- * holding the activations ({@link SimdTape}); inference runs the same code without those copies.
+ * <p><b>Training.</b> In a training forward pass ({@code pass.tape() != null}) a segment computes
+ * its gate rows in the tape's record, where the cells leave the activations, and copies, per step,
+ * the state it starts from ({@link SimdTape}); inference runs the same code on a gate buffer of its
+ * own, without the copies.
  * The backward pass ({@link #computeSegmentBackward}) runs per segment on the tiles of
  * {@link GradientBlocks}, with transposed weights built on the first {@link #newTape()}.
  *
@@ -151,8 +152,16 @@ final class SimdLstmKernel extends AbstractLstmKernel {
         try {
             boolean inPlace = segment.readInPlace(rows);
             // The gathered copy of the input is only needed (and grown) when it cannot be read in place.
-            ws.ensure(inPlace ? 0 : gateRows * inSize, gateRows * gateWidth, rows * Math.max(padded, hStride),
-                    3 * Math.max(rows * LANES, padded), parts);
+            // A training pass computes the gate rows in the tape's record, where the cells leave the
+            // activations the backward pass reads (h: about 8 MB a training step no longer copied).
+            SimdTape tape = (SimdTape) pass.tape();
+            ws.ensure(inPlace ? 0 : gateRows * inSize, tape != null ? 0 : gateRows * gateWidth,
+                    rows * Math.max(padded, hStride), 3 * Math.max(rows * LANES, padded), parts);
+            if (tape != null) {
+                segment.gatesIn(tape.gatesRecord[index], segment.record * gateWidth);
+            } else {
+                segment.gatesIn(ws.gates, 0);
+            }
             if (!inPlace) {
                 // Input rows in processing order (gate row i·rows + b is step i, batch row b), so the
                 // projection is one GEMM over evenly spaced rows whichever the direction or layout.
@@ -175,11 +184,6 @@ final class SimdLstmKernel extends AbstractLstmKernel {
             workers.run(parts, segment);
         } finally {
             segment.end();
-        }
-        SimdTape tape = (SimdTape) pass.tape();
-        if (tape != null) {
-            // The cells left the activations in the gate rows: one copy for the whole segment.
-            System.arraycopy(ws.gates, 0, tape.gatesRecord[index], segment.record * gateWidth, gateRows * gateWidth);
         }
         float[] h = steps % 2 == 0 ? ws.h : ws.hNext;
         for (int b = 0; b < rows; b++) {
@@ -332,7 +336,7 @@ final class SimdLstmKernel extends AbstractLstmKernel {
             if (tape != null && !gru) {
                 recordColumns(ws.c, tape.stateRecord[index], row, rows, b0, b1);
             }
-            recurrentStep(ws, index, i, rows, b0, b1, h, hNext, scratch);
+            recurrentStep(segment, i, rows, b0, b1, h, hNext, scratch);
             if (tape != null && gru) {
                 recordColumns(ws.hn, tape.stateRecord[index], row, rows, b0, b1);
             }
@@ -393,20 +397,22 @@ final class SimdLstmKernel extends AbstractLstmKernel {
     private void inputProjection(Segment segment, int p0, int p1, int first, int end, int total) {
         float[] bias = biases[segment.index];
         float[] w = inputWeights[segment.index];
-        float[] gates = segment.ws.gates;
+        float[] gates = segment.gates;
+        int gates0 = segment.gates0;
         int inSize = segment.inSize;
         int width = (p1 - p0) * PANEL_WIDTH;
         for (int r = first; r < end; r++) {
-            System.arraycopy(bias, p0 * PANEL_WIDTH, gates, r * gateWidth + p0 * PANEL_WIDTH, width);
+            System.arraycopy(bias, p0 * PANEL_WIDTH, gates, gates0 + r * gateWidth + p0 * PANEL_WIDTH, width);
         }
         int tailStart = end == total ? Math.max(first, GateBlocks.mainTileRows(total)) : end;
         for (int p = p0; p < p1; p++) {
             int weights = p * inSize * PANEL_WIDTH;
             GateBlocks.panelRows(w, weights, inSize, segment.input, segment.input0 + first * segment.inputStride,
-                    segment.inputStride, tailStart - first, gates, first * gateWidth + p * PANEL_WIDTH, gateWidth);
+                    segment.inputStride, tailStart - first, gates, gates0 + first * gateWidth + p * PANEL_WIDTH, gateWidth);
             if (tailStart < end) {
                 GateBlocks.panelRows(w, weights, inSize, segment.input, segment.input0 + tailStart * segment.inputStride,
-                        segment.inputStride, end - tailStart, gates, tailStart * gateWidth + p * PANEL_WIDTH, gateWidth);
+                        segment.inputStride, end - tailStart, gates, gates0 + tailStart * gateWidth + p * PANEL_WIDTH,
+                        gateWidth);
             }
         }
     }
@@ -467,38 +473,41 @@ final class SimdLstmKernel extends AbstractLstmKernel {
      * Step {@code step}, blocks {@code [b0, b1)}: adds {@code h·W_hh} to their gate rows and applies
      * the cell; their units of the new h (LSTMP: of m) into {@code hNext}, c in place.
      */
-    private void recurrentStep(Workspace ws, int index, int step, int batch, int b0, int b1, float[] h,
-                               float[] hNext, float[] scratch) {
+    private void recurrentStep(Segment segment, int step, int batch, int b0, int b1, float[] h, float[] hNext,
+                               float[] scratch) {
+        Workspace ws = segment.ws;
+        int index = segment.index;
+        float[] gates = segment.gates;
         float[] w = recurrentWeights[index];
-        int first = step * batch * gateWidth;
+        int first = segment.gates0 + step * batch * gateWidth;
         for (int block = b0; block < b1; block++) {
             int weights = block * hout * blockStride;
             int g = first + block * blockStride;
             if (gru) {
-                GateBlocks.gruRows(w, weights, hout, h, 0, hStride, batch, ws.gates, g, gateWidth,
+                GateBlocks.gruRows(w, weights, hout, h, 0, hStride, batch, gates, g, gateWidth,
                         newGateBiases[index], block * LANES, ws.hn, block * LANES, padded);
             } else {
-                GateBlocks.panelRows(w, weights, hout, h, 0, hStride, batch, ws.gates, g, gateWidth);
+                GateBlocks.panelRows(w, weights, hout, h, 0, hStride, batch, gates, g, gateWidth);
             }
             if (batch > 1) {
-                cells(ws, g, gateWidth, batch, block * LANES, padded, h, hNext, scratch);
+                cells(ws, gates, g, gateWidth, batch, block * LANES, padded, h, hNext, scratch);
             }
         }
         if (batch == 1 && b1 > b0) {
             // Batch 1 streams W_hh once per step: keep the stream going block after block, then
             // update every block's cell in one pass (a lone row's blocks are laid out like rows).
-            cells(ws, first + b0 * blockStride, blockStride, b1 - b0, b0 * LANES, LANES, h, hNext, scratch);
+            cells(ws, gates, first + b0 * blockStride, blockStride, b1 - b0, b0 * LANES, LANES, h, hNext, scratch);
         }
     }
 
     /** The cell for {@code rows} (gate row, state row) pairs, at {@code g0 + r·gateStride} and {@code s0 + r·stateStride}. */
-    private void cells(Workspace ws, int g0, int gateStride, int rows, int s0, int stateStride, float[] h,
-                       float[] hNext, float[] scratch) {
+    private void cells(Workspace ws, float[] gates, int g0, int gateStride, int rows, int s0, int stateStride,
+                       float[] h, float[] hNext, float[] scratch) {
         if (gru) {
-            GateBlocks.gruCells(ws.gates, g0, gateStride, rows, ws.hn, h, hNext, s0, stateStride, scratch);
+            GateBlocks.gruCells(gates, g0, gateStride, rows, ws.hn, h, hNext, s0, stateStride, scratch);
         } else {
             // With projection the cell's output m = o ⊙ tanh(c') waits in ws.m for W_hr.
-            GateBlocks.cells(ws.gates, g0, gateStride, rows, ws.c, projected ? ws.m : hNext, s0, stateStride,
+            GateBlocks.cells(gates, g0, gateStride, rows, ws.c, projected ? ws.m : hNext, s0, stateStride,
                     scratch);
         }
     }
@@ -548,6 +557,9 @@ final class SimdLstmKernel extends AbstractLstmKernel {
         int record;
         /** Whether threads other than the caller may write the output (it is not confined to the caller). */
         boolean sharedOutput;
+        /** The segment's gate rows: row r at {@code gates0 + r·gateWidth} (in training, the tape's record). */
+        float[] gates;
+        int gates0;
         /** The segment's input rows, in processing order: row r at {@code input0 + r·inputStride}. */
         float[] input;
         int input0;
@@ -571,6 +583,12 @@ final class SimdLstmKernel extends AbstractLstmKernel {
             kernel = null;
             pass = null;
             input = null;
+            gates = null;
+        }
+
+        void gatesIn(float[] rows, int first) {
+            gates = rows;
+            gates0 = first;
         }
 
         void readFrom(float[] rows, int first, int stride) {

@@ -19,7 +19,8 @@ import java.util.Arrays;
  * they never overlap; a segment's rows are contiguous, in the order of its gate rows):
  * <ul>
  *   <li>{@code gates}: the activations {@code [i, f, tanh g, o]} (GRU {@code [r, z, n]}) in the
- *       gate-row layout, {@code gS} floats: the forward's gate rows, copied once per segment;</li>
+ *       gate-row layout, {@code gS} floats: the forward's gate rows themselves (a training segment
+ *       computes in them);</li>
  *   <li>{@code hPrev}: the h the step started from ({@code hS} floats, the forward's state row);</li>
  *   <li>LSTM {@code cPrev}: the c the step started from; GRU {@code hn = W_hn h + b_hn}
  *       ({@code padded} floats each).</li>
