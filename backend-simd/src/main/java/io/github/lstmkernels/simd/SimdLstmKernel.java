@@ -153,7 +153,7 @@ final class SimdLstmKernel extends AbstractLstmKernel {
             boolean inPlace = segment.readInPlace(rows);
             // The gathered copy of the input is only needed (and grown) when it cannot be read in place.
             // A training pass computes the gate rows in the tape's record, where the cells leave the
-            // activations the backward pass reads (h: about 8 MB a training step no longer copied).
+            // activations the backward pass reads: no copy of them afterwards.
             SimdTape tape = (SimdTape) pass.tape();
             ws.ensure(inPlace ? 0 : gateRows * inSize, tape != null ? 0 : gateRows * gateWidth,
                     rows * Math.max(padded, hStride), 3 * Math.max(rows * LANES, padded), parts);
