@@ -157,11 +157,7 @@ final class SimdLstmKernel extends AbstractLstmKernel {
             SimdTape tape = (SimdTape) pass.tape();
             ws.ensure(inPlace ? 0 : gateRows * inSize, tape != null ? 0 : gateRows * gateWidth,
                     rows * Math.max(padded, hStride), 3 * Math.max(rows * LANES, padded), parts);
-            if (tape != null) {
-                segment.gatesIn(tape.gatesRecord[index], segment.record * gateWidth);
-            } else {
-                segment.gatesIn(ws.gates, 0);
-            }
+            segment.gates = tape != null ? tape.gatesRecord[index] : ws.gates;
             if (!inPlace) {
                 // Input rows in processing order (gate row i·rows + b is step i, batch row b), so the
                 // projection is one GEMM over evenly spaced rows whichever the direction or layout.
@@ -398,7 +394,7 @@ final class SimdLstmKernel extends AbstractLstmKernel {
         float[] bias = biases[segment.index];
         float[] w = inputWeights[segment.index];
         float[] gates = segment.gates;
-        int gates0 = segment.gates0;
+        int gates0 = segment.record * gateWidth;
         int inSize = segment.inSize;
         int width = (p1 - p0) * PANEL_WIDTH;
         for (int r = first; r < end; r++) {
@@ -479,7 +475,7 @@ final class SimdLstmKernel extends AbstractLstmKernel {
         int index = segment.index;
         float[] gates = segment.gates;
         float[] w = recurrentWeights[index];
-        int first = segment.gates0 + step * batch * gateWidth;
+        int first = (segment.record + step * batch) * gateWidth;
         for (int block = b0; block < b1; block++) {
             int weights = block * hout * blockStride;
             int g = first + block * blockStride;
@@ -557,9 +553,11 @@ final class SimdLstmKernel extends AbstractLstmKernel {
         int record;
         /** Whether threads other than the caller may write the output (it is not confined to the caller). */
         boolean sharedOutput;
-        /** The segment's gate rows: row r at {@code gates0 + r·gateWidth} (in training, the tape's record). */
+        /**
+         * The segment's gate rows, row r at {@code (record + r)·gateWidth}: in training the tape's
+         * record, otherwise the workspace's buffer (where {@code record} is 0).
+         */
         float[] gates;
-        int gates0;
         /** The segment's input rows, in processing order: row r at {@code input0 + r·inputStride}. */
         float[] input;
         int input0;
@@ -586,10 +584,6 @@ final class SimdLstmKernel extends AbstractLstmKernel {
             gates = null;
         }
 
-        void gatesIn(float[] rows, int first) {
-            gates = rows;
-            gates0 = first;
-        }
 
         void readFrom(float[] rows, int first, int stride) {
             input = rows;
