@@ -13,7 +13,9 @@ import java.util.Set;
 
 /**
  * The Vector API backend. This class names no Vector API type, so it loads on any JVM; the
- * availability probe checks that {@code jdk.incubator.vector} is resolved before anything touches it.
+ * availability probe checks that {@code jdk.incubator.vector} is resolved before anything touches it,
+ * and that this JVM would run it as SIMD instructions ({@link VectorWidth#slowVectorReason}): where it
+ * would not, simd says why and the scalar backend is the faster choice.
  */
 public final class SimdBackend implements LstmBackend {
     public static final String NAME = "simd";
@@ -46,6 +48,10 @@ public final class SimdBackend implements LstmBackend {
             return Availability.unavailable("the jdk.incubator.vector module is not resolved: add --add-modules jdk.incubator.vector");
         }
         try {
+            String slow = VectorWidth.slowVectorReason();
+            if (slow != null) {
+                return Availability.unavailable(slow);
+            }
             String description = VectorWidth.describe() + ", threads: " + threads();
             splitMinimum();
             LOG.log(System.Logger.Level.INFO, "lstm-kernels simd: {0}", description);

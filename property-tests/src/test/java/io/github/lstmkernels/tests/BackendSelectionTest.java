@@ -120,6 +120,28 @@ class BackendSelectionTest {
         assertTrue(list.output.contains("selected=scalar"), list.output);
     }
 
+    /**
+     * A JVM that would not run the Vector API as SIMD instructions (C1 only, no JIT, no hardware FMA:
+     * simd would be slower than scalar there, by far) makes simd unavailable with the reason, and a
+     * preference list falls through to scalar.
+     */
+    @Test
+    void aJvmThatWouldRunVectorsSlowlyMakesSimdUnavailableWithTheReason() throws Exception {
+        String[][] flagsAndReasons = {
+            {"-XX:TieredStopAtLevel=1", "C2 is off (-XX:TieredStopAtLevel=1"},
+            {"-Xint", "this JVM does not compile"},
+            {"-XX:-UseFMA", "no hardware FMA"},
+        };
+        for (String[] flagAndReason : flagsAndReasons) {
+            Result named = runProbe("simd", true, flagAndReason[0]);
+            assertEquals(3, named.exit, named.output);
+            assertTrue(named.output.contains("backend 'simd' is unavailable: " + flagAndReason[1]), named.output);
+            Result list = runProbe("simd,scalar", true, flagAndReason[0]);
+            assertEquals(0, list.exit, list.output);
+            assertTrue(list.output.contains("selected=scalar"), list.output);
+        }
+    }
+
     private record Result(int exit, String output) {
     }
 
