@@ -16,11 +16,11 @@ final class VectorWidth {
     static final VectorSpecies<Float> SPECIES = choose();
     /**
      * Vector registers C2 allocates from, which bound a register tile: 32 with AVX-512 (EVEX) and
-     * on AArch64 (NEON, SVE); 16 on x86 without AVX-512 (AVX2 and older), where the JVM's preferred
-     * vectors are narrower than 512 bits. A property of the CPU and the JVM's flags
-     * ({@code -XX:UseAVX=2} gives 16 on any x86), not of {@code lstm.simd.bits}.
+     * on AArch64 (NEON, SVE); 16 on x86 without AVX-512 (AVX2 and older). A property of the CPU and
+     * the JVM's flags ({@code -XX:UseAVX=2} gives 16 on any x86), not of {@code lstm.simd.bits}.
      */
-    static final int REGISTERS = registers();
+    static final int REGISTERS = registers(System.getProperty("os.arch", ""),
+            FloatVector.SPECIES_PREFERRED.vectorBitSize(), vmOption("UseAVX"));
 
     private VectorWidth() {
     }
@@ -44,10 +44,20 @@ final class VectorWidth {
         return forced;
     }
 
-    private static int registers() {
-        String arch = System.getProperty("os.arch", "");
+    /**
+     * {@link #REGISTERS} from the architecture, the preferred vector width and the JVM's
+     * {@code UseAVX} (null if unknown). On x86, EVEX encoding ({@code UseAVX} 3, AVX-512) gives C2
+     * 32 registers at every width: an AVX-512 CPU running 256-bit vectors
+     * ({@code -XX:MaxVectorSize=32}, a common way to avoid AVX-512 clock drops) keeps the full-panel
+     * tiles, which there were 14–15 % faster than the half-panel ones (shapes a and d, one thread, on
+     * a Zen 4). Without that flag, preferred vectors narrower than 512 bits mean no AVX-512: 16.
+     */
+    static int registers(String arch, int preferredBits, String useAvx) {
         boolean x86 = arch.equals("amd64") || arch.equals("x86_64") || arch.equals("x86") || arch.equals("i386");
-        return x86 && FloatVector.SPECIES_PREFERRED.vectorBitSize() < 512 ? 16 : 32;
+        if (!x86 || preferredBits >= 512) {
+            return 32;
+        }
+        return useAvx != null && useAvx.trim().matches("[3-9]") ? 32 : 16;
     }
 
     /** E.g. "512-bit vectors (16 floats, preferred), 32 vector registers, FMA: true". */

@@ -1,5 +1,6 @@
 package io.github.lstmkernels.simd;
 
+import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -8,7 +9,7 @@ import java.util.Map;
 import org.junit.jupiter.api.Test;
 
 /**
- * {@link VectorWidth#slowVectorReason} on the VM options of the JVMs it must tell apart (the values
+ * {@link VectorWidth#registers} and {@link VectorWidth#slowVectorReason} on the VM options of the JVMs it must tell apart (the values
  * as HotSpot 25 reports them for those command lines; a child JVM per flag is run by the
  * property tests' {@code BackendSelectionTest}).
  */
@@ -63,5 +64,21 @@ class VectorWidthTest {
         assertTrue(interpreted != null && interpreted.contains("does not compile"), interpreted);
         String noFma = reason(with("UseFMA", "false"));
         assertTrue(noFma != null && noFma.contains("no hardware FMA"), noFma);
+    }
+
+    @Test
+    void registersFollowEvexNotTheVectorWidth() {
+        // AVX-512 at its own width, and at 256 or 128 bits (-XX:MaxVectorSize=32 or 16): EVEX, 32.
+        assertEquals(32, VectorWidth.registers("amd64", 512, "3"));
+        assertEquals(32, VectorWidth.registers("amd64", 256, "3"));
+        assertEquals(32, VectorWidth.registers("amd64", 128, "3"));
+        // AVX2, AVX, SSE (-XX:UseAVX=2, 1, 0), or a JVM that cannot report UseAVX: 16.
+        assertEquals(16, VectorWidth.registers("amd64", 256, "2"));
+        assertEquals(16, VectorWidth.registers("x86_64", 256, "1"));
+        assertEquals(16, VectorWidth.registers("amd64", 128, "0"));
+        assertEquals(16, VectorWidth.registers("amd64", 256, null));
+        // AArch64 has 32 vector registers whatever the width (NEON 128 bits, SVE wider).
+        assertEquals(32, VectorWidth.registers("aarch64", 128, null));
+        assertEquals(32, VectorWidth.registers("aarch64", 512, null));
     }
 }
