@@ -52,7 +52,7 @@ public final class SimdBackend implements LstmBackend {
             if (slow != null) {
                 return Availability.unavailable(slow);
             }
-            String description = VectorWidth.describe() + ", threads: " + threads();
+            String description = VectorWidth.describe() + ", threads: " + threads() + VectorWidth.narrowerThanTheCpu();
             splitMinimum();
             LOG.log(System.Logger.Level.INFO, "lstm-kernels simd: {0}", description);
             return Availability.available(description);

@@ -69,6 +69,37 @@ final class VectorWidth {
                 + " vector registers, FMA: " + fmaFlag();
     }
 
+    /** {@link #narrowerThanTheCpu} for this JVM and CPU. */
+    static String narrowerThanTheCpu() {
+        return narrowerThanTheCpu(System.getProperty("os.arch", ""), vmOption("UseAVX"), cpuFlags());
+    }
+
+    /**
+     * A note for the log when the CPU has AVX-512 but the JVM was told, or chose, not to use it
+     * ({@code UseAVX} below 3; the JDK's default on Skylake and Cascade Lake Xeons, for their AVX-512
+     * clock drops), else "". oneDNN uses AVX-512 there regardless; simd can only use what C2 may.
+     * {@code cpuFlags} is the "flags" line of /proc/cpuinfo, or null where there is none.
+     */
+    static String narrowerThanTheCpu(String arch, String useAvx, String cpuFlags) {
+        boolean x86 = arch.equals("amd64") || arch.equals("x86_64");
+        if (!x86 || useAvx == null || cpuFlags == null || useAvx.trim().matches("[3-9]")
+                || !(" " + cpuFlags + " ").contains(" avx512f ")) {
+            return "";
+        }
+        return "; this CPU has AVX-512 but the JVM runs UseAVX=" + useAvx.trim()
+                + ": -XX:UseAVX=3 would give simd 512-bit vectors and 32 registers";
+    }
+
+    /** The first "flags" line of /proc/cpuinfo (Linux), or null. */
+    private static String cpuFlags() {
+        try (var lines = java.nio.file.Files.lines(java.nio.file.Path.of("/proc/cpuinfo"))) {
+            return lines.filter(l -> l.startsWith("flags")).findFirst().map(l -> l.substring(l.indexOf(':') + 1))
+                    .orElse(null);
+        } catch (java.io.IOException | RuntimeException e) {
+            return null;
+        }
+    }
+
     private static String fmaFlag() {
         String value = vmOption("UseFMA");
         return value == null ? "unknown" : value;

@@ -81,4 +81,17 @@ class VectorWidthTest {
         assertEquals(32, VectorWidth.registers("aarch64", 128, null));
         assertEquals(32, VectorWidth.registers("aarch64", 512, null));
     }
+
+    @Test
+    void anAvx512CpuRunWithNarrowerVectorsIsPointedOut() {
+        String flags = "fpu sse2 avx avx2 fma avx512f avx512dq avx512vl";
+        String hint = VectorWidth.narrowerThanTheCpu("amd64", "2", flags);
+        assertTrue(hint.contains("AVX-512") && hint.contains("UseAVX=2") && hint.contains("-XX:UseAVX=3"), hint);
+        assertEquals("", VectorWidth.narrowerThanTheCpu("amd64", "3", flags));
+        assertEquals("", VectorWidth.narrowerThanTheCpu("amd64", "2", "fpu sse2 avx avx2 fma"));
+        assertEquals("", VectorWidth.narrowerThanTheCpu("amd64", "2", "fpu avx512fx"));
+        assertEquals("", VectorWidth.narrowerThanTheCpu("amd64", "2", null));
+        assertEquals("", VectorWidth.narrowerThanTheCpu("amd64", null, flags));
+        assertEquals("", VectorWidth.narrowerThanTheCpu("aarch64", "2", flags));
+    }
 }
