@@ -1,7 +1,10 @@
 package io.github.lstmkernels.simd;
 
 import io.github.lstmkernels.LstmProperties;
+import java.io.IOException;
 import java.lang.management.ManagementFactory;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.util.function.Function;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorSpecies;
@@ -10,7 +13,8 @@ import jdk.incubator.vector.VectorSpecies;
  * The vector species every simd kernel of this JVM uses, fixed at class initialisation: the Vector
  * API compiles to SIMD instructions only when the species is a constant. {@code lstm.simd.bits}
  * forces a narrower one (128 or 256), so the AVX2-width and NEON-width code paths can be tested on
- * an AVX-512 machine.
+ * an AVX-512 machine. Also what else the JVM and the CPU report that simd's code depends on: the
+ * vector registers a tile may use, and whether C2 would run the Vector API as SIMD instructions at all.
  */
 final class VectorWidth {
     static final VectorSpecies<Float> SPECIES = choose();
@@ -50,11 +54,10 @@ final class VectorWidth {
      * 32 registers at every width: an AVX-512 CPU running 256-bit vectors
      * ({@code -XX:MaxVectorSize=32}, a common way to avoid AVX-512 clock drops) keeps the full-panel
      * tiles, which there were 14–15 % faster than the half-panel ones (shapes a and d, one thread, on
-     * a Zen 4). Without that flag, preferred vectors narrower than 512 bits mean no AVX-512: 16.
+     * a Zen 4). Otherwise ({@code UseAVX} below 3, or unknown) vectors narrower than 512 bits mean 16.
      */
     static int registers(String arch, int preferredBits, String useAvx) {
-        boolean x86 = arch.equals("amd64") || arch.equals("x86_64") || arch.equals("x86") || arch.equals("i386");
-        if (!x86 || preferredBits >= 512) {
+        if (!isX86(arch) || preferredBits >= 512) {
             return 32;
         }
         return useAvx != null && useAvx.trim().matches("[3-9]") ? 32 : 16;
@@ -81,8 +84,7 @@ final class VectorWidth {
      * {@code cpuFlags} is the "flags" line of /proc/cpuinfo, or null where there is none.
      */
     static String narrowerThanTheCpu(String arch, String useAvx, String cpuFlags) {
-        boolean x86 = arch.equals("amd64") || arch.equals("x86_64");
-        if (!x86 || useAvx == null || cpuFlags == null || useAvx.trim().matches("[3-9]")
+        if (!isX86(arch) || useAvx == null || cpuFlags == null || useAvx.trim().matches("[3-9]")
                 || !(" " + cpuFlags + " ").contains(" avx512f ")) {
             return "";
         }
@@ -92,10 +94,10 @@ final class VectorWidth {
 
     /** The first "flags" line of /proc/cpuinfo (Linux), or null. */
     private static String cpuFlags() {
-        try (var lines = java.nio.file.Files.lines(java.nio.file.Path.of("/proc/cpuinfo"))) {
+        try (var lines = Files.lines(Path.of("/proc/cpuinfo"))) {
             return lines.filter(l -> l.startsWith("flags")).findFirst().map(l -> l.substring(l.indexOf(':') + 1))
                     .orElse(null);
-        } catch (java.io.IOException | RuntimeException e) {
+        } catch (IOException | RuntimeException e) {
             return null;
         }
     }
@@ -125,17 +127,22 @@ final class VectorWidth {
                     + " interpreted, far slower than the scalar backend";
         }
         String stopLevel = option.apply("TieredStopAtLevel");
-        boolean c1Only = "quick-only".equals(option.apply("CompilationMode"))
-                || "true".equals(option.apply("TieredCompilation")) && stopLevel != null && !stopLevel.equals("4");
-        if (c1Only) {
-            return "C2 is off (-XX:TieredStopAtLevel=" + stopLevel + " or -XX:CompilationMode=quick-only), and only C2"
-                    + " compiles the Vector API into SIMD instructions: it would run slower than the scalar backend";
+        String c1Only = "quick-only".equals(option.apply("CompilationMode")) ? "-XX:CompilationMode=quick-only"
+                : "true".equals(option.apply("TieredCompilation")) && stopLevel != null && !stopLevel.equals("4")
+                ? "-XX:TieredStopAtLevel=" + stopLevel : null;
+        if (c1Only != null) {
+            return "C2 is off (" + c1Only + "), and only C2 compiles the Vector API into SIMD instructions: it"
+                    + " would run slower than the scalar backend";
         }
         if ("false".equals(option.apply("UseFMA"))) {
             return "no hardware FMA (UseFMA is false: a CPU without FMA3, or -XX:UseAVX=0), so every vector fma"
                     + " would be computed lane by lane in software, far slower than the scalar backend";
         }
         return null;
+    }
+
+    private static boolean isX86(String arch) {
+        return arch.equals("amd64") || arch.equals("x86_64") || arch.equals("x86") || arch.equals("i386");
     }
 
     /** A HotSpot VM option's value, or null when this JVM has no such option or cannot report it. */

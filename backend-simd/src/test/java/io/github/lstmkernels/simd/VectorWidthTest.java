@@ -54,7 +54,7 @@ class VectorWidthTest {
             assertTrue(why != null && why.contains("C2 is off") && why.contains("TieredStopAtLevel=" + level), why);
         }
         String quick = reason(with("CompilationMode", "quick-only"));
-        assertTrue(quick != null && quick.contains("C2 is off"), quick);
+        assertTrue(quick != null && quick.contains("C2 is off (-XX:CompilationMode=quick-only)"), quick);
     }
 
     @Test
