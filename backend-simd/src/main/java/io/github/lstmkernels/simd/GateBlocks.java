@@ -205,25 +205,51 @@ final class GateBlocks {
      * are (8 rows: 4 + 4, not 5 + 1 + 1 + 1).
      */
     static int mainTileRows(int rows) {
-        return WIDE_TILES ? MAIN_TILE * fiveRowTiles(rows) : rows - rows % MAIN_TILE;
+        return mainTileRows(rows, WIDE_TILES);
+    }
+
+    /** {@link #mainTileRows(int)} with or without {@link #WIDE_TILES} (so that both are tested on every machine). */
+    static int mainTileRows(int rows, boolean wide) {
+        return wide ? 5 * fiveRowTiles(rows) : 6 * halfPanelSixRowTiles(rows);
+    }
+
+    /**
+     * How many 6 × 2 tiles {@link #halfPanelRows} runs over {@code rows} rows: one fewer where the
+     * rest would leave 1, 2 or 5 rows, so that 7 rows run as 4 + 3, 8 as 4 + 4 and 11 as 4 + 4 + 3
+     * instead of leaving single rows, each of which streams the whole panel once (d's 32 rows, one
+     * thread, 16 registers: 4.5 % of the time in the two single rows).
+     */
+    static int halfPanelSixRowTiles(int rows) {
+        int tiles = rows / 6;
+        int rest = rows % 6;
+        return (rest == 1 || rest == 2 || rest == 5) && tiles > 0 ? tiles - 1 : tiles;
     }
 
     /**
      * {@link #panelRows} for CPUs with 16 vector registers: each half of the panel (2 of its 4
      * vectors) in 6-row tiles ({@link #accumulate6x2}: 12 accumulators, 2 weights and a broadcast
-     * fit in 15 registers) and 3-row tiles, the last {@code rows mod 3} rows by {@link #accumulate1}.
+     * fit in 15 registers, {@link #halfPanelSixRowTiles} of them), the rest in 4-row tiles and at
+     * most one 3-row tile; {@link #accumulate1} takes only what no tile fits (1, 2 or 5 rows in all:
+     * 5 = 4 + 1).
      */
     static void halfPanelRows(float[] w, int weights, int columns, float[] in, int in0, int inStride, int rows,
                               float[] out, int out0, int outStride) {
-        int tiled = rows - rows % 3;
+        int sixEnd = 6 * halfPanelSixRowTiles(rows);
+        int rest = rows - sixEnd;
+        int threes = rest % 4 == 3 ? 1 : 0;
+        int fourEnd = sixEnd + 4 * ((rest - 3 * threes) / 4);
+        int tiled = fourEnd + 3 * threes;
         for (int half = 0; half < PANEL; half += 2) {
             int wh = weights + half * LANES;
             int oh = out0 + half * LANES;
             int r = 0;
-            for (; r + 6 <= tiled; r += 6) {
+            for (; r < sixEnd; r += 6) {
                 accumulate6x2(w, wh, columns, in, in0 + r * inStride, inStride, out, oh + r * outStride, outStride);
             }
-            for (; r < tiled; r += 3) {
+            for (; r < fourEnd; r += 4) {
+                accumulate4x2(w, wh, columns, in, in0 + r * inStride, inStride, out, oh + r * outStride, outStride);
+            }
+            if (r < tiled) {
                 accumulate3x2(w, wh, columns, in, in0 + r * inStride, inStride, out, oh + r * outStride, outStride);
             }
         }
@@ -295,6 +321,49 @@ final class GateBlocks {
         a41.intoArray(out, out4 + LANES);
         a50.intoArray(out, out5);
         a51.intoArray(out, out5 + LANES);
+    }
+
+    /** {@link #accumulate6x2} for four rows, written out for the same reason as every tile. */
+    static void accumulate4x2(float[] w, int weights, int columns, float[] in, int in0, int inStride,
+                              float[] out, int out0, int outStride) {
+        int in1 = in0 + inStride;
+        int in2 = in1 + inStride;
+        int in3 = in2 + inStride;
+        int out1 = out0 + outStride;
+        int out2 = out1 + outStride;
+        int out3 = out2 + outStride;
+        FloatVector a00 = FloatVector.fromArray(SPECIES, out, out0);
+        FloatVector a01 = FloatVector.fromArray(SPECIES, out, out0 + LANES);
+        FloatVector a10 = FloatVector.fromArray(SPECIES, out, out1);
+        FloatVector a11 = FloatVector.fromArray(SPECIES, out, out1 + LANES);
+        FloatVector a20 = FloatVector.fromArray(SPECIES, out, out2);
+        FloatVector a21 = FloatVector.fromArray(SPECIES, out, out2 + LANES);
+        FloatVector a30 = FloatVector.fromArray(SPECIES, out, out3);
+        FloatVector a31 = FloatVector.fromArray(SPECIES, out, out3 + LANES);
+        for (int k = 0, p = weights; k < columns; k++, p += PANEL_WIDTH) {
+            FloatVector w0 = FloatVector.fromArray(SPECIES, w, p);
+            FloatVector w1 = FloatVector.fromArray(SPECIES, w, p + LANES);
+            FloatVector x = FloatVector.broadcast(SPECIES, in[in0 + k]);
+            a00 = w0.fma(x, a00);
+            a01 = w1.fma(x, a01);
+            x = FloatVector.broadcast(SPECIES, in[in1 + k]);
+            a10 = w0.fma(x, a10);
+            a11 = w1.fma(x, a11);
+            x = FloatVector.broadcast(SPECIES, in[in2 + k]);
+            a20 = w0.fma(x, a20);
+            a21 = w1.fma(x, a21);
+            x = FloatVector.broadcast(SPECIES, in[in3 + k]);
+            a30 = w0.fma(x, a30);
+            a31 = w1.fma(x, a31);
+        }
+        a00.intoArray(out, out0);
+        a01.intoArray(out, out0 + LANES);
+        a10.intoArray(out, out1);
+        a11.intoArray(out, out1 + LANES);
+        a20.intoArray(out, out2);
+        a21.intoArray(out, out2 + LANES);
+        a30.intoArray(out, out3);
+        a31.intoArray(out, out3 + LANES);
     }
 
     /** {@link #accumulate6x2} for three rows, written out for the same reason as every tile. */

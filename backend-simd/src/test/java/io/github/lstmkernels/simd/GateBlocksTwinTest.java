@@ -62,7 +62,8 @@ class GateBlocksTwinTest {
             for (int rows = 0; rows < 200; rows++) {
                 assertEquals(0, GateBlocks.sixRowTiles(rows), "rows " + rows + " without wide tiles");
                 assertEquals(0, GateBlocks.fiveRowTiles(rows), "rows " + rows + " without wide tiles");
-                assertEquals(rows - rows % 6, GateBlocks.mainTileRows(rows), "rows " + rows + " without wide tiles");
+                assertEquals(6 * GateBlocks.halfPanelSixRowTiles(rows), GateBlocks.mainTileRows(rows),
+                        "rows " + rows + " without wide tiles");
             }
             return;
         }
@@ -103,6 +104,35 @@ class GateBlocksTwinTest {
         }
     }
 
+    @Test
+    void halfPanelRowsLeavesNoSingleRowFromSixRowsOn() {
+        // rows → {6 × 2, 4 × 2, 3 × 2 tiles, single rows} as halfPanelRows runs them.
+        int[][] expected = {{0, 0, 0, 0}, {0, 0, 0, 1}, {0, 0, 0, 2}, {0, 0, 1, 0}, {0, 1, 0, 0}, {0, 1, 0, 1},
+                {1, 0, 0, 0}, {0, 1, 1, 0}, {0, 2, 0, 0}, {1, 0, 1, 0}, {1, 1, 0, 0}, {0, 2, 1, 0}, {2, 0, 0, 0},
+                {1, 1, 1, 0}, {1, 2, 0, 0}};
+        for (int rows = 0; rows < expected.length; rows++) {
+            assertArrayEquals(expected[rows], halfMix(rows), "rows " + rows);
+        }
+        for (int rows = 6; rows < 400; rows++) {
+            int[] m = halfMix(rows);
+            assertEquals(rows, 6 * m[0] + 4 * m[1] + 3 * m[2] + m[3], "rows " + rows);
+            assertTrue(m[3] == 0 && m[2] <= 1 && m[1] <= 2, "rows " + rows + ": " + java.util.Arrays.toString(m));
+            // The tail alone runs in the tiles it gets inside the whole (the input projection's calls rely on it).
+            assertEquals(6 * m[0], GateBlocks.mainTileRows(rows, false), "rows " + rows);
+            int[] alone = halfMix(rows - 6 * m[0]);
+            assertArrayEquals(new int[] {0, m[1], m[2], m[3]}, alone, "tail of rows " + rows);
+        }
+    }
+
+    /** The tiles of halfPanelRows, as its comment states them: 6 × 2 tiles, then 4 × 2 and at most one 3 × 2. */
+    private static int[] halfMix(int rows) {
+        int six = GateBlocks.halfPanelSixRowTiles(rows);
+        int rest = rows - 6 * six;
+        int three = rest % 4 == 3 ? 1 : 0;
+        int four = (rest - 3 * three) / 4;
+        return new int[] {six, four, three, rest - 4 * four - 3 * three};
+    }
+
     private static int[] mix(int rows) {
         int six = GateBlocks.sixRowTiles(rows);
         int rest = rows - 6 * six;
@@ -140,6 +170,7 @@ class GateBlocksTwinTest {
     void eachHalfPanelTileMatchesItsTwin() {
         for (int columns : WITH_THOUSANDS) {
             checkPanel("accumulate6x2", GateBlocks::accumulate6x2, 6, columns, 2 * LANES);
+            checkPanel("accumulate4x2", GateBlocks::accumulate4x2, 4, columns, 2 * LANES);
             checkPanel("accumulate3x2", GateBlocks::accumulate3x2, 3, columns, 2 * LANES);
         }
     }

@@ -8,9 +8,9 @@ import java.util.SplittableRandom;
 import org.junit.jupiter.api.Test;
 
 /**
- * The 16-register tiles ({@link GateBlocks#halfPanelRows}: 6 × 2 and 3 × 2 half-panel tiles, the
- * rest by the one-row tile) against a plain-Java twin, in double, on awkward sizes: every row count
- * from 1 to 14 (every mix of 6-, 3- and 1-row tiles) and column counts 1, 2, 3, V − 1, V, V + 1,
+ * The 16-register tiles ({@link GateBlocks#halfPanelRows}: 6 × 2, 4 × 2 and 3 × 2 half-panel tiles,
+ * the rest by the one-row tile) against a plain-Java twin, in double, on awkward sizes: every row count
+ * from 1 to 14 (every mix of 6-, 4-, 3- and 1-row tiles) and column counts 1, 2, 3, V − 1, V, V + 1,
  * primes and a thousand-odd, with non-zero offsets and strides wider than a row. They are called
  * directly, so they are tested on every machine, whichever tiles its register count selects.
  * Tolerance: the float sums of K products of values in (−1, 1) are within K·2⁻²³·Σ|terms| of the
