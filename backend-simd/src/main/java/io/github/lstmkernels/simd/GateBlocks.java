@@ -208,7 +208,11 @@ final class GateBlocks {
         return mainTileRows(rows, WIDE_TILES);
     }
 
-    /** {@link #mainTileRows(int)} with or without {@link #WIDE_TILES} (so that both are tested on every machine). */
+    /**
+     * {@link #mainTileRows(int)} as it is with {@code wide} tiles or without. The rule without them
+     * is a function of {@code rows} alone, so it is tested on every machine; with them it counts on
+     * {@link #fiveRowTiles}, which is 0 where {@link #WIDE_TILES} is false.
+     */
     static int mainTileRows(int rows, boolean wide) {
         return wide ? 5 * fiveRowTiles(rows) : 6 * halfPanelSixRowTiles(rows);
     }
