@@ -20,7 +20,7 @@ import jdk.incubator.vector.VectorSpecies;
  * projection {@code W_hr·m} — adds {@code in · W} to an output row made of vectors, 4 vectors
  * (a "panel", 4V outputs) at a time. A weight matrix is packed {@code [panels][K][4][V]}
  * ({@link #packPanels}): per input column, the weights of a panel's 4 output vectors side by side.
- * The tiles {@link #accumulate5}/{@link #accumulate6}/{@link #accumulate4}/{@link #accumulate1}
+ * The tiles {@link #accumulate5}/{@link #accumulate6}/{@link #accumulate4} (and 3, 2, 1 rows)
  * keep a rows × 4-vector tile of accumulators in registers while they stream one panel's weights
  * once. For the LSTM a panel is exactly one block of units with its four gates, so the recurrent
  * product can be followed block by block by the fused cell ({@link #cells}) while the sums are in
@@ -115,9 +115,10 @@ final class GateBlocks {
 
     /**
      * One panel (weights from {@code w[weights]}) of {@link #gemm} over {@code rows} rows: 5-row
-     * tiles ({@link #fiveRowTiles}), then the tail in 6-, 4- and 1-row tiles. Every tile but the
-     * 1-row one sums each output in the same order, so only which rows go to single-row passes
-     * changes bits.
+     * tiles ({@link #fiveRowTiles}), then the tail in 6- and 4-row tiles and one tile of the 1–3 rows
+     * left (3 and 2 rows only in all: a batch of 2 or 3 streams the panel once, not once a row).
+     * Every tile but the 1-row one sums each output in the same order, so only which rows go to
+     * single-row passes changes bits.
      */
     static void panelRows(float[] w, int weights, int columns, float[] in, int in0, int inStride, int rows,
                           float[] out, int out0, int outStride) {
@@ -135,8 +136,13 @@ final class GateBlocks {
         for (; r + 4 <= rows; r += 4) {
             accumulate4(w, weights, columns, in, in0 + r * inStride, inStride, out, out0 + r * outStride, outStride);
         }
-        for (; r < rows; r++) {
-            accumulate1(w, weights, columns, in, in0 + r * inStride, out, out0 + r * outStride);
+        int last = in0 + r * inStride;
+        int lastOut = out0 + r * outStride;
+        switch (rows - r) {
+            case 3 -> accumulate3(w, weights, columns, in, last, inStride, out, lastOut, outStride);
+            case 2 -> accumulate2(w, weights, columns, in, last, inStride, out, lastOut, outStride);
+            case 1 -> accumulate1(w, weights, columns, in, last, out, lastOut);
+            default -> { }
         }
     }
 
@@ -158,15 +164,22 @@ final class GateBlocks {
             gruAccumulate4(w, weights, columns, in, in0 + r * inStride, inStride, gates, g0 + r * gateStride, gateStride,
                     bhn, bias, hn, n0 + r * nStride, nStride);
         }
-        for (; r < rows; r++) {
-            gruAccumulate1(w, weights, columns, in, in0 + r * inStride, gates, g0 + r * gateStride, bhn, bias,
-                    hn, n0 + r * nStride);
+        int last = in0 + r * inStride;
+        int lastGates = g0 + r * gateStride;
+        int lastN = n0 + r * nStride;
+        switch (rows - r) {
+            case 3 -> gruAccumulate3(w, weights, columns, in, last, inStride, gates, lastGates, gateStride, bhn, bias,
+                    hn, lastN, nStride);
+            case 2 -> gruAccumulate2(w, weights, columns, in, last, inStride, gates, lastGates, gateStride, bhn, bias,
+                    hn, lastN, nStride);
+            case 1 -> gruAccumulate1(w, weights, columns, in, last, gates, lastGates, bhn, bias, hn, lastN);
+            default -> { }
         }
     }
 
     /**
-     * How many 6-row tiles to use for {@code rows} rows; 4-row tiles and then single rows take the
-     * rest. Leaving 2 or 3 rows for single-row passes would stream the weights 2–3 more times, so
+     * How many 6-row tiles to use for {@code rows} rows; 4-row tiles and then one tile of the 1–3
+     * rows left take the rest. Leaving 2 or 3 rows for single-row passes would stream the weights 2–3 more times, so
      * one 6-row tile fewer turns 8 into 4 + 4 and 9 into 4 + 4 + 1. None without
      * {@link #WIDE_TILES}: a 6-row tile of the GRU (18 accumulators) or of the backward's outer
      * products (24) would spill.
@@ -182,9 +195,9 @@ final class GateBlocks {
 
     /**
      * How many 5-row tiles {@link #panelRows} uses for {@code rows} rows; the tail after them is 0,
-     * 4, 6, 8 or 12 rows (from 4 rows on; 7 rows stay 6 + 1), which {@link #sixRowTiles} cuts into
-     * 6- and 4-row tiles with no single row left. The tail itself holds no 5-row tile, so a call
-     * over the tail alone runs it in the same tiles.
+     * 4, 6, 8 or 12 rows (from 4 rows on; 7 rows run as 5 + 2: 5 % faster than 6 + 1 at c's sizes),
+     * which {@link #sixRowTiles} cuts into 6- and 4-row tiles with no single row left. The tail
+     * itself holds no 5-row tile, so a call over the tail alone runs it in the same tiles.
      */
     static int fiveRowTiles(int rows) {
         if (!WIDE_TILES) {
@@ -193,7 +206,7 @@ final class GateBlocks {
         int tiles = rows / 5;
         return switch (rows % 5) {
             case 1, 3 -> Math.max(0, tiles - 1);
-            case 2 -> tiles >= 2 ? tiles - 2 : 0;
+            case 2 -> tiles >= 2 ? tiles - 2 : tiles;
             default -> tiles;
         };
     }
@@ -233,8 +246,8 @@ final class GateBlocks {
      * {@link #panelRows} for CPUs with 16 vector registers: each half of the panel (2 of its 4
      * vectors) in 6-row tiles ({@link #accumulate6x2}: 12 accumulators, 2 weights and a broadcast
      * fit in 15 registers, {@link #halfPanelSixRowTiles} of them), the rest in 4-row tiles and at
-     * most one 3-row tile; {@link #accumulate1} takes only what no tile fits (1, 2 or 5 rows in all:
-     * 5 = 4 + 1).
+     * most one 3-row tile; 2 rows in all go to {@link #accumulate2} (a whole panel: 8 accumulators
+     * fit), and {@link #accumulate1} takes only 1 or 5 rows in all (5 = 4 + 1).
      */
     static void halfPanelRows(float[] w, int weights, int columns, float[] in, int in0, int inStride, int rows,
                               float[] out, int out0, int outStride) {
@@ -257,8 +270,11 @@ final class GateBlocks {
                 accumulate3x2(w, wh, columns, in, in0 + r * inStride, inStride, out, oh + r * outStride, outStride);
             }
         }
-        for (int r = tiled; r < rows; r++) {
-            accumulate1(w, weights, columns, in, in0 + r * inStride, out, out0 + r * outStride);
+        if (rows - tiled == 2) {
+            accumulate2(w, weights, columns, in, in0 + tiled * inStride, inStride, out, out0 + tiled * outStride,
+                    outStride);
+        } else if (rows > tiled) {
+            accumulate1(w, weights, columns, in, in0 + tiled * inStride, out, out0 + tiled * outStride);
         }
     }
 
@@ -476,6 +492,106 @@ final class GateBlocks {
         a31.intoArray(out, out3 + LANES);
         a32.intoArray(out, out3 + 2 * LANES);
         a33.intoArray(out, out3 + 3 * LANES);
+    }
+
+    /**
+     * {@link #accumulate4} for three rows (12 accumulators): batches of 3, which single-row passes
+     * ran as three streams of the panel (c's sizes at batch 3: 1.5 × oneDNN). Sums in the order of
+     * every multi-row tile, so a row's bits do not depend on which of them it went to.
+     */
+    static void accumulate3(float[] w, int weights, int columns, float[] in, int in0, int inStride,
+                            float[] out, int out0, int outStride) {
+        int in1 = in0 + inStride;
+        int in2 = in1 + inStride;
+        int out1 = out0 + outStride;
+        int out2 = out1 + outStride;
+        FloatVector a00 = FloatVector.fromArray(SPECIES, out, out0);
+        FloatVector a01 = FloatVector.fromArray(SPECIES, out, out0 + LANES);
+        FloatVector a02 = FloatVector.fromArray(SPECIES, out, out0 + 2 * LANES);
+        FloatVector a03 = FloatVector.fromArray(SPECIES, out, out0 + 3 * LANES);
+        FloatVector a10 = FloatVector.fromArray(SPECIES, out, out1);
+        FloatVector a11 = FloatVector.fromArray(SPECIES, out, out1 + LANES);
+        FloatVector a12 = FloatVector.fromArray(SPECIES, out, out1 + 2 * LANES);
+        FloatVector a13 = FloatVector.fromArray(SPECIES, out, out1 + 3 * LANES);
+        FloatVector a20 = FloatVector.fromArray(SPECIES, out, out2);
+        FloatVector a21 = FloatVector.fromArray(SPECIES, out, out2 + LANES);
+        FloatVector a22 = FloatVector.fromArray(SPECIES, out, out2 + 2 * LANES);
+        FloatVector a23 = FloatVector.fromArray(SPECIES, out, out2 + 3 * LANES);
+        for (int k = 0, p = weights; k < columns; k++, p += PANEL_WIDTH) {
+            FloatVector w0 = FloatVector.fromArray(SPECIES, w, p);
+            FloatVector w1 = FloatVector.fromArray(SPECIES, w, p + LANES);
+            FloatVector w2 = FloatVector.fromArray(SPECIES, w, p + 2 * LANES);
+            FloatVector w3 = FloatVector.fromArray(SPECIES, w, p + 3 * LANES);
+            FloatVector x = FloatVector.broadcast(SPECIES, in[in0 + k]);
+            a00 = w0.fma(x, a00);
+            a01 = w1.fma(x, a01);
+            a02 = w2.fma(x, a02);
+            a03 = w3.fma(x, a03);
+            x = FloatVector.broadcast(SPECIES, in[in1 + k]);
+            a10 = w0.fma(x, a10);
+            a11 = w1.fma(x, a11);
+            a12 = w2.fma(x, a12);
+            a13 = w3.fma(x, a13);
+            x = FloatVector.broadcast(SPECIES, in[in2 + k]);
+            a20 = w0.fma(x, a20);
+            a21 = w1.fma(x, a21);
+            a22 = w2.fma(x, a22);
+            a23 = w3.fma(x, a23);
+        }
+        a00.intoArray(out, out0);
+        a01.intoArray(out, out0 + LANES);
+        a02.intoArray(out, out0 + 2 * LANES);
+        a03.intoArray(out, out0 + 3 * LANES);
+        a10.intoArray(out, out1);
+        a11.intoArray(out, out1 + LANES);
+        a12.intoArray(out, out1 + 2 * LANES);
+        a13.intoArray(out, out1 + 3 * LANES);
+        a20.intoArray(out, out2);
+        a21.intoArray(out, out2 + LANES);
+        a22.intoArray(out, out2 + 2 * LANES);
+        a23.intoArray(out, out2 + 3 * LANES);
+    }
+
+    /**
+     * {@link #accumulate4} for two rows (8 accumulators, which also fit 16 vector registers with the
+     * 4 weights and a broadcast: {@link #halfPanelRows} uses it too). Sums as {@link #accumulate3}.
+     */
+    static void accumulate2(float[] w, int weights, int columns, float[] in, int in0, int inStride,
+                            float[] out, int out0, int outStride) {
+        int in1 = in0 + inStride;
+        int out1 = out0 + outStride;
+        FloatVector a00 = FloatVector.fromArray(SPECIES, out, out0);
+        FloatVector a01 = FloatVector.fromArray(SPECIES, out, out0 + LANES);
+        FloatVector a02 = FloatVector.fromArray(SPECIES, out, out0 + 2 * LANES);
+        FloatVector a03 = FloatVector.fromArray(SPECIES, out, out0 + 3 * LANES);
+        FloatVector a10 = FloatVector.fromArray(SPECIES, out, out1);
+        FloatVector a11 = FloatVector.fromArray(SPECIES, out, out1 + LANES);
+        FloatVector a12 = FloatVector.fromArray(SPECIES, out, out1 + 2 * LANES);
+        FloatVector a13 = FloatVector.fromArray(SPECIES, out, out1 + 3 * LANES);
+        for (int k = 0, p = weights; k < columns; k++, p += PANEL_WIDTH) {
+            FloatVector w0 = FloatVector.fromArray(SPECIES, w, p);
+            FloatVector w1 = FloatVector.fromArray(SPECIES, w, p + LANES);
+            FloatVector w2 = FloatVector.fromArray(SPECIES, w, p + 2 * LANES);
+            FloatVector w3 = FloatVector.fromArray(SPECIES, w, p + 3 * LANES);
+            FloatVector x = FloatVector.broadcast(SPECIES, in[in0 + k]);
+            a00 = w0.fma(x, a00);
+            a01 = w1.fma(x, a01);
+            a02 = w2.fma(x, a02);
+            a03 = w3.fma(x, a03);
+            x = FloatVector.broadcast(SPECIES, in[in1 + k]);
+            a10 = w0.fma(x, a10);
+            a11 = w1.fma(x, a11);
+            a12 = w2.fma(x, a12);
+            a13 = w3.fma(x, a13);
+        }
+        a00.intoArray(out, out0);
+        a01.intoArray(out, out0 + LANES);
+        a02.intoArray(out, out0 + 2 * LANES);
+        a03.intoArray(out, out0 + 3 * LANES);
+        a10.intoArray(out, out1);
+        a11.intoArray(out, out1 + LANES);
+        a12.intoArray(out, out1 + 2 * LANES);
+        a13.intoArray(out, out1 + 3 * LANES);
     }
 
     /**
@@ -774,6 +890,89 @@ final class GateBlocks {
         a3r.intoArray(gates, g3);
         a3z.intoArray(gates, g3 + LANES);
         a3n.intoArray(hn, n3);
+    }
+
+    /** {@link #gruAccumulate4} for three rows (9 accumulators, 13 registers: fits 16), as {@link #accumulate3}. */
+    static void gruAccumulate3(float[] w, int weights, int columns, float[] in, int in0, int inStride,
+                               float[] gates, int g0, int gateStride, float[] bhn, int bias,
+                               float[] hn, int n0, int nStride) {
+        int in1 = in0 + inStride;
+        int in2 = in1 + inStride;
+        int g1 = g0 + gateStride;
+        int g2 = g1 + gateStride;
+        int n1 = n0 + nStride;
+        int n2 = n1 + nStride;
+        FloatVector recurrentBias = FloatVector.fromArray(SPECIES, bhn, bias);
+        FloatVector a0r = FloatVector.fromArray(SPECIES, gates, g0);
+        FloatVector a0z = FloatVector.fromArray(SPECIES, gates, g0 + LANES);
+        FloatVector a0n = recurrentBias;
+        FloatVector a1r = FloatVector.fromArray(SPECIES, gates, g1);
+        FloatVector a1z = FloatVector.fromArray(SPECIES, gates, g1 + LANES);
+        FloatVector a1n = recurrentBias;
+        FloatVector a2r = FloatVector.fromArray(SPECIES, gates, g2);
+        FloatVector a2z = FloatVector.fromArray(SPECIES, gates, g2 + LANES);
+        FloatVector a2n = recurrentBias;
+        for (int k = 0, p = weights; k < columns; k++, p += GRU_STRIDE) {
+            FloatVector wr = FloatVector.fromArray(SPECIES, w, p);
+            FloatVector wz = FloatVector.fromArray(SPECIES, w, p + LANES);
+            FloatVector wn = FloatVector.fromArray(SPECIES, w, p + 2 * LANES);
+            FloatVector x = FloatVector.broadcast(SPECIES, in[in0 + k]);
+            a0r = wr.fma(x, a0r);
+            a0z = wz.fma(x, a0z);
+            a0n = wn.fma(x, a0n);
+            x = FloatVector.broadcast(SPECIES, in[in1 + k]);
+            a1r = wr.fma(x, a1r);
+            a1z = wz.fma(x, a1z);
+            a1n = wn.fma(x, a1n);
+            x = FloatVector.broadcast(SPECIES, in[in2 + k]);
+            a2r = wr.fma(x, a2r);
+            a2z = wz.fma(x, a2z);
+            a2n = wn.fma(x, a2n);
+        }
+        a0r.intoArray(gates, g0);
+        a0z.intoArray(gates, g0 + LANES);
+        a0n.intoArray(hn, n0);
+        a1r.intoArray(gates, g1);
+        a1z.intoArray(gates, g1 + LANES);
+        a1n.intoArray(hn, n1);
+        a2r.intoArray(gates, g2);
+        a2z.intoArray(gates, g2 + LANES);
+        a2n.intoArray(hn, n2);
+    }
+
+    /** {@link #gruAccumulate4} for two rows. */
+    static void gruAccumulate2(float[] w, int weights, int columns, float[] in, int in0, int inStride,
+                               float[] gates, int g0, int gateStride, float[] bhn, int bias,
+                               float[] hn, int n0, int nStride) {
+        int in1 = in0 + inStride;
+        int g1 = g0 + gateStride;
+        int n1 = n0 + nStride;
+        FloatVector recurrentBias = FloatVector.fromArray(SPECIES, bhn, bias);
+        FloatVector a0r = FloatVector.fromArray(SPECIES, gates, g0);
+        FloatVector a0z = FloatVector.fromArray(SPECIES, gates, g0 + LANES);
+        FloatVector a0n = recurrentBias;
+        FloatVector a1r = FloatVector.fromArray(SPECIES, gates, g1);
+        FloatVector a1z = FloatVector.fromArray(SPECIES, gates, g1 + LANES);
+        FloatVector a1n = recurrentBias;
+        for (int k = 0, p = weights; k < columns; k++, p += GRU_STRIDE) {
+            FloatVector wr = FloatVector.fromArray(SPECIES, w, p);
+            FloatVector wz = FloatVector.fromArray(SPECIES, w, p + LANES);
+            FloatVector wn = FloatVector.fromArray(SPECIES, w, p + 2 * LANES);
+            FloatVector x = FloatVector.broadcast(SPECIES, in[in0 + k]);
+            a0r = wr.fma(x, a0r);
+            a0z = wz.fma(x, a0z);
+            a0n = wn.fma(x, a0n);
+            x = FloatVector.broadcast(SPECIES, in[in1 + k]);
+            a1r = wr.fma(x, a1r);
+            a1z = wz.fma(x, a1z);
+            a1n = wn.fma(x, a1n);
+        }
+        a0r.intoArray(gates, g0);
+        a0z.intoArray(gates, g0 + LANES);
+        a0n.intoArray(hn, n0);
+        a1r.intoArray(gates, g1);
+        a1z.intoArray(gates, g1 + LANES);
+        a1n.intoArray(hn, n1);
     }
 
     /** {@link #gruAccumulate4} with a 6-row tile (18 accumulators), written out for the same reason. */

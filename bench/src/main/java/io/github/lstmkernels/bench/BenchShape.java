@@ -6,12 +6,14 @@ import java.util.Arrays;
 import java.util.Locale;
 import java.util.stream.Collectors;
 
-/** The benchmark shapes of DESIGN.md section 9, plus two twins that give same-run comparisons. */
+/** The benchmark shapes of DESIGN.md section 9, plus three twins that give same-run comparisons. */
 public enum BenchShape {
     A("a", CellType.LSTM, 8, 10, 512, 128, 2, false, 0, true, false,
             "the nn.LSTM(512, 128, num_layers=2, batch_first=True) example on [8, 10, 512]"),
     B("b", CellType.LSTM, 1, 10, 512, 128, 2, false, 0, true, false, "streaming, batch 1"),
     C("c", CellType.LSTM, 1, 100, 256, 256, 1, false, 0, false, false, "long sequence, batch 1"),
+    /** Shape c's sizes at batch 3: a small batch that no large register tile fits. */
+    C_B3("c-b3", CellType.LSTM, 3, 100, 256, 256, 1, false, 0, false, false, "c at batch 3 (a small batch)"),
     D("d", CellType.LSTM, 32, 50, 256, 256, 1, false, 0, false, false, "mid batch"),
     E("e", CellType.LSTM, 64, 20, 1024, 1024, 1, false, 0, false, false, "compute-bound"),
     F("f", CellType.LSTM, 1, 1, 512, 512, 1, false, 0, false, false, "one step, batch 1 (latency)"),
@@ -67,7 +69,7 @@ public enum BenchShape {
         return lengths;
     }
 
-    /** By id ({@code a} … {@code k}, {@code h-full}, {@code j-lstm}); an unknown id is an error listing the valid ones. */
+    /** By id ({@code a} … {@code k}, {@code c-b3}, {@code h-full}, {@code j-lstm}); an unknown id is an error listing the valid ones. */
     public static BenchShape of(String id) {
         for (BenchShape shape : values()) {
             if (shape.id.equals(id.trim().toLowerCase(Locale.ROOT))) {

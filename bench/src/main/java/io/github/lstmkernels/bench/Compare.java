@@ -86,7 +86,7 @@ final class Compare {
         List<String> available = LstmKernels.backends().stream().filter(BackendStatus::available)
                 .map(BackendStatus::name).toList();
         List<String> backends = list(BenchTool.option(args, "--backends", String.join(",", available)));
-        List<BenchShape> shapes = list(BenchTool.option(args, "--shapes", "a,b,c,d,e,f,g,h,h-full,i,j,j-lstm,k")).stream()
+        List<BenchShape> shapes = list(BenchTool.option(args, "--shapes", "a,b,c,c-b3,d,e,f,g,h,h-full,i,j,j-lstm,k")).stream()
                 .map(BenchShape::of).toList();
         List<String> modes = list(BenchTool.option(args, "--modes", "sequence,step"));
         String threads = BenchTool.option(args, "--threads", "1");
