@@ -151,12 +151,15 @@ final class GateBlocks {
      * the block's weights from {@code w[weights]}) over {@code rows} rows of h: r's and z's sums are
      * added to the gate rows ({@code gates[g0 + r·gateStride]}, layout [3][V]); n's,
      * {@code b_hn + W_hn h}, go to {@code hn[n0 + r·nStride]}. The n slot of the gate rows (the n
-     * gate's input sum) is not touched.
+     * gate's input sum) is not touched. Rows are cut as {@link #halfPanelRows} cuts them, with 6-row
+     * tiles only with {@link #WIDE_TILES} (18 accumulators), so that there no row from 6 rows on
+     * takes a single-row pass (batch 7: 4 + 3, 3.5 % faster than 6 + 1; batch 9: 6 + 3, not
+     * 4 + 4 + 1); with 16 registers 4-row tiles, then one tile of the 1–3 rows left.
      */
     static void gruRows(float[] w, int weights, int columns, float[] in, int in0, int inStride, int rows,
                         float[] gates, int g0, int gateStride, float[] bhn, int bias, float[] hn, int n0, int nStride) {
         int r = 0;
-        for (int end = 6 * sixRowTiles(rows); r < end; r += 6) {
+        for (int end = WIDE_TILES ? 6 * sixRowTilesBeforeFoursAndThree(rows) : 0; r < end; r += 6) {
             gruAccumulate6(w, weights, columns, in, in0 + r * inStride, inStride, gates, g0 + r * gateStride, gateStride,
                     bhn, bias, hn, n0 + r * nStride, nStride);
         }
@@ -178,11 +181,11 @@ final class GateBlocks {
     }
 
     /**
-     * How many 6-row tiles to use for {@code rows} rows; 4-row tiles and then one tile of the 1–3
-     * rows left take the rest. Leaving 2 or 3 rows for single-row passes would stream the weights 2–3 more times, so
-     * one 6-row tile fewer turns 8 into 4 + 4 and 9 into 4 + 4 + 1. None without
-     * {@link #WIDE_TILES}: a 6-row tile of the GRU (18 accumulators) or of the backward's outer
-     * products (24) would spill.
+     * How many 6-row tiles {@link #panelRows} runs in the tail after its 5-row tiles, and the
+     * backward's outer products over their columns ({@link GradientBlocks}); 4-row tiles and then
+     * the 1–3 rows left take the rest. One 6-row tile fewer turns 8 into 4 + 4 and 9 into 4 + 4 + 1
+     * (the outer products have no 3- or 2-row tile). None without {@link #WIDE_TILES}: a 6-row tile
+     * of the outer products (24 accumulators) would spill.
      */
     static int sixRowTiles(int rows) {
         if (!WIDE_TILES) {
@@ -227,16 +230,17 @@ final class GateBlocks {
      * {@link #fiveRowTiles}, which is 0 where {@link #WIDE_TILES} is false.
      */
     static int mainTileRows(int rows, boolean wide) {
-        return wide ? 5 * fiveRowTiles(rows) : 6 * halfPanelSixRowTiles(rows);
+        return wide ? 5 * fiveRowTiles(rows) : 6 * sixRowTilesBeforeFoursAndThree(rows);
     }
 
     /**
-     * How many 6 × 2 tiles {@link #halfPanelRows} runs over {@code rows} rows: one fewer where the
-     * rest would leave 1, 2 or 5 rows, so that 7 rows run as 4 + 3, 8 as 4 + 4 and 11 as 4 + 4 + 3
-     * instead of leaving single rows, each of which streams the whole panel once (d's 32 rows, one
-     * thread, 16 registers: 4.5 % of the time in the two single rows).
+     * How many 6-row tiles {@link #halfPanelRows} (6 × 2) and {@link #gruRows} run over {@code rows}
+     * rows before 4-row tiles and at most one 3-row tile: one fewer where the rest would leave 1, 2
+     * or 5 rows, so that 7 rows run as 4 + 3, 8 as 4 + 4 and 11 as 4 + 4 + 3 instead of leaving
+     * single rows, each of which streams the whole panel once (d's 32 rows, one thread, 16
+     * registers: 4.5 % of the time in the two single rows).
      */
-    static int halfPanelSixRowTiles(int rows) {
+    static int sixRowTilesBeforeFoursAndThree(int rows) {
         int tiles = rows / 6;
         int rest = rows % 6;
         return (rest == 1 || rest == 2 || rest == 5) && tiles > 0 ? tiles - 1 : tiles;
@@ -245,13 +249,13 @@ final class GateBlocks {
     /**
      * {@link #panelRows} for CPUs with 16 vector registers: each half of the panel (2 of its 4
      * vectors) in 6-row tiles ({@link #accumulate6x2}: 12 accumulators, 2 weights and a broadcast
-     * fit in 15 registers, {@link #halfPanelSixRowTiles} of them), the rest in 4-row tiles and at
-     * most one 3-row tile; 2 rows in all go to {@link #accumulate2} (a whole panel: 8 accumulators
+     * fit in 15 registers, {@link #sixRowTilesBeforeFoursAndThree} of them), the rest in 4-row tiles
+     * and at most one 3-row tile; 2 rows in all go to {@link #accumulate2} (a whole panel: 8 accumulators
      * fit), and {@link #accumulate1} takes only 1 or 5 rows in all (5 = 4 + 1).
      */
     static void halfPanelRows(float[] w, int weights, int columns, float[] in, int in0, int inStride, int rows,
                               float[] out, int out0, int outStride) {
-        int sixEnd = 6 * halfPanelSixRowTiles(rows);
+        int sixEnd = 6 * sixRowTilesBeforeFoursAndThree(rows);
         int rest = rows - sixEnd;
         int threes = rest % 4 == 3 ? 1 : 0;
         int fourEnd = sixEnd + 4 * ((rest - 3 * threes) / 4);

@@ -20,6 +20,7 @@ import static io.github.lstmkernels.simd.Twins.sigmoid;
 import static io.github.lstmkernels.simd.Twins.values;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.github.lstmkernels.spi.WeightLayouts;
@@ -62,13 +63,14 @@ class GateBlocksTwinTest {
             for (int rows = 0; rows < 200; rows++) {
                 assertEquals(0, GateBlocks.sixRowTiles(rows), "rows " + rows + " without wide tiles");
                 assertEquals(0, GateBlocks.fiveRowTiles(rows), "rows " + rows + " without wide tiles");
-                assertEquals(6 * GateBlocks.halfPanelSixRowTiles(rows), GateBlocks.mainTileRows(rows),
+                assertEquals(6 * GateBlocks.sixRowTilesBeforeFoursAndThree(rows), GateBlocks.mainTileRows(rows),
                         "rows " + rows + " without wide tiles");
             }
             return;
         }
-        // rows → {6-row tiles, 4-row tiles, rows left} as gruRows runs them; the rows left (at most 3)
-        // go in one tile of that height, so only a 1 there is a single-row pass.
+        // rows → {6-row tiles, 4-row tiles, rows left} as the backward's outer products run them (and
+        // panelRows its tail after the 5-row tiles, with the rows left in one 3-, 2- or 1-row tile).
+        // gruRows cuts rows as halfPanelRows does (halfPanelRowsLeavesNoSingleRowFromSixRowsOn).
         int[][] expected = {{0, 0, 0}, {0, 0, 1}, {0, 0, 2}, {0, 0, 3}, {0, 1, 0}, {0, 1, 1}, {1, 0, 0}, {1, 0, 1},
                 {0, 2, 0}, {0, 2, 1}, {1, 1, 0}, {1, 1, 1}, {2, 0, 0}, {2, 0, 1}, {1, 2, 0}, {1, 2, 1}};
         for (int rows = 0; rows < expected.length; rows++) {
@@ -128,9 +130,75 @@ class GateBlocksTwinTest {
         }
     }
 
+    /**
+     * Where single-row passes are, read from the bits: every multi-row tile sums a row's outputs in
+     * one order (the 2- and 3-row tiles here give the reference), the single-row tile in another
+     * (even and odd columns apart), so over an odd K a row that took a single-row pass has other
+     * bits. From 2 rows on, panelRows runs none with wide tiles and only at 5 rows with 16 registers
+     * (4 + 1); gruRows only at 5 rows with wide tiles and at rows % 4 == 1 with 16 registers. A
+     * row left to a single-row pass streams the whole panel for itself (batch 3 of c's sizes was
+     * 1.5 × oneDNN with three of them).
+     */
+    @Test
+    void singleRowPassesOnlyWhereTheTileRulesSay() {
+        int columns = 37;
+        for (int rows = 2; rows <= 40; rows++) {
+            float[] w = values(random, columns * PANEL_WIDTH);
+            float[] in = values(random, rows * columns);
+            float[] out = values(random, rows * PANEL_WIDTH);
+            float[] expected = out.clone();
+            GateBlocks.panelRows(w, 0, columns, in, 0, columns, rows, out, 0, PANEL_WIDTH);
+            for (int r = 0; r < rows; r += rows - r == 4 ? 2 : Math.min(3, rows - r)) {
+                if (rows - r == 2 || rows - r == 4) {
+                    GateBlocks.accumulate2(w, 0, columns, in, r * columns, columns, expected, r * PANEL_WIDTH, PANEL_WIDTH);
+                } else {
+                    GateBlocks.accumulate3(w, 0, columns, in, r * columns, columns, expected, r * PANEL_WIDTH, PANEL_WIDTH);
+                }
+            }
+            boolean lastSingle = !GateBlocks.WIDE_TILES && rows == 5;
+            assertRowsAsMultiRowTiles("panelRows", expected, out, rows, PANEL_WIDTH, lastSingle);
+
+            int gateRow = GateBlocks.GRU_STRIDE + LANES;
+            float[] gw = values(random, columns * GateBlocks.GRU_STRIDE);
+            float[] bhn = values(random, LANES);
+            float[] gates = values(random, rows * gateRow);
+            float[] hn = new float[rows * LANES];
+            float[] expectedGates = gates.clone();
+            float[] expectedHn = new float[rows * LANES];
+            GateBlocks.gruRows(gw, 0, columns, in, 0, columns, rows, gates, 0, gateRow, bhn, 0, hn, 0, LANES);
+            for (int r = 0; r < rows; r += rows - r == 4 ? 2 : Math.min(3, rows - r)) {
+                if (rows - r == 2 || rows - r == 4) {
+                    GateBlocks.gruAccumulate2(gw, 0, columns, in, r * columns, columns, expectedGates, r * gateRow, gateRow,
+                            bhn, 0, expectedHn, r * LANES, LANES);
+                } else {
+                    GateBlocks.gruAccumulate3(gw, 0, columns, in, r * columns, columns, expectedGates, r * gateRow, gateRow,
+                            bhn, 0, expectedHn, r * LANES, LANES);
+                }
+            }
+            boolean gruLastSingle = GateBlocks.WIDE_TILES ? rows == 5 : rows % 4 == 1;
+            assertRowsAsMultiRowTiles("gruRows gates", expectedGates, gates, rows, gateRow, gruLastSingle);
+            assertRowsAsMultiRowTiles("gruRows hn", expectedHn, hn, rows, LANES, gruLastSingle);
+        }
+    }
+
+    /** Rows before the last have the reference bits; the last has them exactly unless it took a single-row pass. */
+    private static void assertRowsAsMultiRowTiles(String name, float[] expected, float[] got, int rows, int stride,
+                                                  boolean lastSingle) {
+        for (int r = 0; r < rows; r++) {
+            float[] want = java.util.Arrays.copyOfRange(expected, r * stride, (r + 1) * stride);
+            float[] have = java.util.Arrays.copyOfRange(got, r * stride, (r + 1) * stride);
+            if (r == rows - 1 && lastSingle) {
+                assertFalse(java.util.Arrays.equals(want, have), name + " rows=" + rows
+                        + ": the last row should have taken a single-row pass (other bits), and did not");
+            } else {
+                assertArrayEquals(want, have, name + " rows=" + rows + ": row " + r + " took a single-row pass");
+            }
+        }
+    }
+
     /** The tiles of halfPanelRows, as its comment states them: 6 × 2 tiles, then 4 × 2 and at most one 3 × 2. */
     private static int[] halfMix(int rows) {
-        int six = GateBlocks.halfPanelSixRowTiles(rows);
+        int six = GateBlocks.sixRowTilesBeforeFoursAndThree(rows);
         int rest = rows - 6 * six;
         int three = rest % 4 == 3 ? 1 : 0;
         int four = (rest - 3 * three) / 4;
