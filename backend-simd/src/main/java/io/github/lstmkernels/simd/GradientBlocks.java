@@ -20,7 +20,7 @@ import jdk.incubator.vector.FloatVector;
  * {@code dX = dA·W_ih}, {@code dh_prev = dA·W_hh} (per step) and {@code dM = dH·W_hr} are
  * products "row times matrix" exactly like the forward ones, only with W's roles swapped: the
  * output has one entry per column k of W and the sum runs over the gate-row positions c. So
- * they run on {@link GateBlocks#panelRows}'s tested 5/6/4/1-row register tiles over
+ * they run on {@link GateBlocks#panelRows}'s tested 6/5/4/3/2/1-row register tiles over
  * <em>transposed</em> weights, packed once ({@link #packTransposed}) as
  * {@code [K/4V panels][C][4][V]}: per gate-row position c, the weights of a panel's 4V outputs
  * side by side.

@@ -35,7 +35,7 @@ import org.junit.jupiter.api.Test;
  * inputs and outputs start inside their arrays and rows are further apart than they are wide. Every
  * kernel must also leave everything outside its outputs bitwise untouched, and its inputs unchanged.
  *
- * <p>Tiles of both register budgets are tested on every machine: the whole-panel 6/5/4/1-row tiles
+ * <p>Tiles of both register budgets are tested on every machine: the whole-panel 6/5/4/3/2/1-row tiles
  * ({@link GateBlocks#WIDE_TILES}, 32 vector registers) and the half-panel 6×2/3×2 tiles
  * ({@link GateBlocks#halfPanelRows}, 16 registers); {@link GateBlocks#panelRows} and
  * {@link GateBlocks#gruRows} are tested as this JVM dispatches them.
