@@ -182,10 +182,11 @@ final class GateBlocks {
 
     /**
      * How many 6-row tiles {@link #panelRows} runs in the tail after its 5-row tiles, and the
-     * backward's outer products over their columns ({@link GradientBlocks}); 4-row tiles and then
-     * the 1–3 rows left take the rest. One 6-row tile fewer turns 8 into 4 + 4 and 9 into 4 + 4 + 1
-     * (the outer products have no 3- or 2-row tile). None without {@link #WIDE_TILES}: a 6-row tile
-     * of the outer products (24 accumulators) would spill.
+     * backward's outer products over their columns ({@link GradientBlocks}); 4-row tiles take the
+     * rest but for 1–3 rows (in panelRows one tile of them, in the outer products, which have no 3-
+     * or 2-row tile, single columns). One 6-row tile fewer turns 8 into 4 + 4 and 9 into 4 + 4 + 1.
+     * None without {@link #WIDE_TILES}: a 6-row tile of the outer products (24 accumulators) would
+     * spill.
      */
     static int sixRowTiles(int rows) {
         if (!WIDE_TILES) {
@@ -250,8 +251,8 @@ final class GateBlocks {
      * {@link #panelRows} for CPUs with 16 vector registers: each half of the panel (2 of its 4
      * vectors) in 6-row tiles ({@link #accumulate6x2}: 12 accumulators, 2 weights and a broadcast
      * fit in 15 registers, {@link #sixRowTilesBeforeFoursAndThree} of them), the rest in 4-row tiles
-     * and at most one 3-row tile; 2 rows in all go to {@link #accumulate2} (a whole panel: 8 accumulators
-     * fit), and {@link #accumulate1} takes only 1 or 5 rows in all (5 = 4 + 1).
+     * and at most one 3-row tile; 2 rows in all go to {@link #accumulate2} (a whole panel: 8
+     * accumulators fit), and {@link #accumulate1} takes only 1 or 5 rows in all (5 = 4 + 1).
      */
     static void halfPanelRows(float[] w, int weights, int columns, float[] in, int in0, int inStride, int rows,
                               float[] out, int out0, int outStride) {
