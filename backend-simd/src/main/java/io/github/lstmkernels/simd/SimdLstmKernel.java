@@ -584,7 +584,6 @@ final class SimdLstmKernel extends AbstractLstmKernel {
             gates = null;
         }
 
-
         void readFrom(float[] rows, int first, int stride) {
             input = rows;
             input0 = first;

@@ -60,7 +60,7 @@ final class VectorWidth {
         if (!isX86(arch) || preferredBits >= 512) {
             return 32;
         }
-        return useAvx != null && useAvx.trim().matches("[3-9]") ? 32 : 16;
+        return evex(useAvx) ? 32 : 16;
     }
 
     /** E.g. "512-bit vectors (16 floats, preferred), 32 vector registers, FMA: true". */
@@ -84,7 +84,7 @@ final class VectorWidth {
      * {@code cpuFlags} is the "flags" line of /proc/cpuinfo, or null where there is none.
      */
     static String narrowerThanTheCpu(String arch, String useAvx, String cpuFlags) {
-        if (!isX86(arch) || useAvx == null || cpuFlags == null || useAvx.trim().matches("[3-9]")
+        if (!isX86(arch) || useAvx == null || cpuFlags == null || evex(useAvx)
                 || !(" " + cpuFlags + " ").contains(" avx512f ")) {
             return "";
         }
@@ -139,6 +139,11 @@ final class VectorWidth {
                     + " would be computed lane by lane in software, far slower than the scalar backend";
         }
         return null;
+    }
+
+    /** Whether {@code UseAVX} (null if unknown) is 3 or more: AVX-512's EVEX encoding, 32 vector registers. */
+    private static boolean evex(String useAvx) {
+        return useAvx != null && useAvx.trim().matches("[3-9]");
     }
 
     private static boolean isX86(String arch) {

@@ -148,8 +148,8 @@ class GateBlocksTwinTest {
             float[] out = values(random, rows * PANEL_WIDTH);
             float[] expected = out.clone();
             GateBlocks.panelRows(w, 0, columns, in, 0, columns, rows, out, 0, PANEL_WIDTH);
-            for (int r = 0; r < rows; r += rows - r == 4 ? 2 : Math.min(3, rows - r)) {
-                if (rows - r == 2 || rows - r == 4) {
+            for (int r = 0; r < rows; r += groupOfTwoOrThree(rows - r)) {
+                if (groupOfTwoOrThree(rows - r) == 2) {
                     GateBlocks.accumulate2(w, 0, columns, in, r * columns, columns, expected, r * PANEL_WIDTH, PANEL_WIDTH);
                 } else {
                     GateBlocks.accumulate3(w, 0, columns, in, r * columns, columns, expected, r * PANEL_WIDTH, PANEL_WIDTH);
@@ -166,8 +166,8 @@ class GateBlocksTwinTest {
             float[] expectedGates = gates.clone();
             float[] expectedHn = new float[rows * LANES];
             GateBlocks.gruRows(gw, 0, columns, in, 0, columns, rows, gates, 0, gateRow, bhn, 0, hn, 0, LANES);
-            for (int r = 0; r < rows; r += rows - r == 4 ? 2 : Math.min(3, rows - r)) {
-                if (rows - r == 2 || rows - r == 4) {
+            for (int r = 0; r < rows; r += groupOfTwoOrThree(rows - r)) {
+                if (groupOfTwoOrThree(rows - r) == 2) {
                     GateBlocks.gruAccumulate2(gw, 0, columns, in, r * columns, columns, expectedGates, r * gateRow, gateRow,
                             bhn, 0, expectedHn, r * LANES, LANES);
                 } else {
@@ -179,6 +179,11 @@ class GateBlocksTwinTest {
             assertRowsAsMultiRowTiles("gruRows gates", expectedGates, gates, rows, gateRow, gruLastSingle);
             assertRowsAsMultiRowTiles("gruRows hn", expectedHn, hn, rows, LANES, gruLastSingle);
         }
+    }
+
+    /** The reference's next group of the {@code left} rows (at least 2): threes, with 4 = 2 + 2 and 2 left as 2. */
+    private static int groupOfTwoOrThree(int left) {
+        return left == 2 || left == 4 ? 2 : 3;
     }
 
     /** Rows before the last have the reference bits; the last has them exactly unless it took a single-row pass. */
