@@ -17,7 +17,8 @@ import jdk.incubator.vector.VectorSpecies;
  *
  * <p><b>Panels: one GEMM micro-kernel.</b> Every plain matrix product of the backend — the input
  * projection {@code x·W_ih} of a chunk of steps, the LSTM's recurrent {@code h·W_hh}, the LSTMP
- * projection {@code W_hr·m} — adds {@code in · W} to an output row made of vectors, 4 vectors
+ * projection {@code W_hr·m} — adds {@code in · W} to an output row made of vectors (or to a bias
+ * row, written to the output row: {@link #panelRows} with a start), 4 vectors
  * (a "panel", 4V outputs) at a time. A weight matrix is packed {@code [panels][K][4][V]}
  * ({@link #packPanels}): per input column, the weights of a panel's 4 output vectors side by side.
  * The tiles {@link #accumulate5}/{@link #accumulate6}/{@link #accumulate4} (and 3, 2, 1 rows)
@@ -122,26 +123,47 @@ final class GateBlocks {
      */
     static void panelRows(float[] w, int weights, int columns, float[] in, int in0, int inStride, int rows,
                           float[] out, int out0, int outStride) {
+        panelRows(w, weights, columns, in, in0, inStride, rows, out, out0, outStride, out, out0, outStride);
+    }
+
+    /**
+     * {@link #panelRows} with each row's sums started from {@code start[start0 + r·startStride]}
+     * rather than from the output row: {@code out = start + in·W}, start being the output rows
+     * themselves or rows that do not overlap them. With a bias row and stride 0 this
+     * begins an input projection without first copying the bias into every gate row: those rows
+     * are fresh lines, so the copy and then the tiles' first loads of them both missed the cache
+     * (without: d, a and k 1–2 % faster, more with two threads; README, measured results). Each
+     * row's sums are the same as after such a copy, bit for bit. Every tile takes these three
+     * arguments; to accumulate, they name the output itself.
+     */
+    static void panelRows(float[] w, int weights, int columns, float[] in, int in0, int inStride, int rows,
+                          float[] out, int out0, int outStride, float[] start, int start0, int startStride) {
         if (!WIDE_TILES) {
-            halfPanelRows(w, weights, columns, in, in0, inStride, rows, out, out0, outStride);
+            halfPanelRows(w, weights, columns, in, in0, inStride, rows, out, out0, outStride, start, start0, startStride);
             return;
         }
         int r = 0;
         for (int end = 5 * fiveRowTiles(rows); r < end; r += 5) {
-            accumulate5(w, weights, columns, in, in0 + r * inStride, inStride, out, out0 + r * outStride, outStride);
+            accumulate5(w, weights, columns, in, in0 + r * inStride, inStride, out, out0 + r * outStride, outStride,
+                    start, start0 + r * startStride, startStride);
         }
         for (int end = r + 6 * sixRowTiles(rows - r); r < end; r += 6) {
-            accumulate6(w, weights, columns, in, in0 + r * inStride, inStride, out, out0 + r * outStride, outStride);
+            accumulate6(w, weights, columns, in, in0 + r * inStride, inStride, out, out0 + r * outStride, outStride,
+                    start, start0 + r * startStride, startStride);
         }
         for (; r + 4 <= rows; r += 4) {
-            accumulate4(w, weights, columns, in, in0 + r * inStride, inStride, out, out0 + r * outStride, outStride);
+            accumulate4(w, weights, columns, in, in0 + r * inStride, inStride, out, out0 + r * outStride, outStride,
+                    start, start0 + r * startStride, startStride);
         }
         int last = in0 + r * inStride;
         int lastOut = out0 + r * outStride;
+        int lastStart = start0 + r * startStride;
         switch (rows - r) {
-            case 3 -> accumulate3(w, weights, columns, in, last, inStride, out, lastOut, outStride);
-            case 2 -> accumulate2(w, weights, columns, in, last, inStride, out, lastOut, outStride);
-            case 1 -> accumulate1(w, weights, columns, in, last, out, lastOut);
+            case 3 -> accumulate3(w, weights, columns, in, last, inStride, out, lastOut, outStride, start, lastStart,
+                    startStride);
+            case 2 -> accumulate2(w, weights, columns, in, last, inStride, out, lastOut, outStride, start, lastStart,
+                    startStride);
+            case 1 -> accumulate1(w, weights, columns, in, last, out, lastOut, start, lastStart);
             default -> { }
         }
     }
@@ -252,10 +274,20 @@ final class GateBlocks {
      * vectors) in 6-row tiles ({@link #accumulate6x2}: 12 accumulators, 2 weights and a broadcast
      * fit in 15 registers, {@link #sixRowTilesBeforeFoursAndThree} of them), the rest in 4-row tiles
      * and at most one 3-row tile; 2 rows in all go to {@link #accumulate2} (a whole panel: 8
-     * accumulators fit), and {@link #accumulate1} takes only 1 or 5 rows in all (5 = 4 + 1).
+     * accumulators fit), and {@link #accumulate1} takes only 1 or 5 rows in all (5 = 4 + 1). A
+     * start other than the output rows themselves (see {@link #panelRows}) is copied into them
+     * first; it must not overlap them.
      */
     static void halfPanelRows(float[] w, int weights, int columns, float[] in, int in0, int inStride, int rows,
-                              float[] out, int out0, int outStride) {
+                              float[] out, int out0, int outStride, float[] start, int start0, int startStride) {
+        if (start != out || start0 != out0 || startStride != outStride) {
+            // The half-panel tiles take no start: with three more arguments C2 kept the 6 × 2 loop
+            // one general register short (a vmovq pair every column; d 3 % slower under
+            // -XX:UseAVX=2), so the start rows are copied into the output rows first.
+            for (int r = 0; r < rows; r++) {
+                System.arraycopy(start, start0 + r * startStride, out, out0 + r * outStride, PANEL_WIDTH);
+            }
+        }
         int sixEnd = 6 * sixRowTilesBeforeFoursAndThree(rows);
         int rest = rows - sixEnd;
         int threes = rest % 4 == 3 ? 1 : 0;
@@ -275,11 +307,12 @@ final class GateBlocks {
                 accumulate3x2(w, wh, columns, in, in0 + r * inStride, inStride, out, oh + r * outStride, outStride);
             }
         }
+        int last = out0 + tiled * outStride;
         if (rows - tiled == 2) {
-            accumulate2(w, weights, columns, in, in0 + tiled * inStride, inStride, out, out0 + tiled * outStride,
+            accumulate2(w, weights, columns, in, in0 + tiled * inStride, inStride, out, last, outStride, out, last,
                     outStride);
         } else if (rows > tiled) {
-            accumulate1(w, weights, columns, in, in0 + tiled * inStride, out, out0 + tiled * outStride);
+            accumulate1(w, weights, columns, in, in0 + tiled * inStride, out, last, out, last);
         }
     }
 
@@ -426,35 +459,40 @@ final class GateBlocks {
     }
 
     /**
-     * For four rows r: {@code out[out_r .. out_r + 4V) += Σ_k in[in_r + k] · W[panel][k][·][·]}, where
-     * {@code in_r = in0 + r·inStride}, {@code out_r = out0 + r·outStride}, and the panel's weights
+     * For four rows r: {@code out[out_r .. out_r + 4V) = start[start_r .. start_r + 4V) +
+     * Σ_k in[in_r + k] · W[panel][k][·][·]}, where {@code in_r = in0 + r·inStride},
+     * {@code out_r = out0 + r·outStride}, {@code start_r = start0 + r·startStride} (the output
+     * itself to accumulate, a bias row with stride 0 to begin a projection), and the panel's weights
      * start at {@code w[weights]} and span {@code columns} columns. Per column, four weight loads and
      * four broadcasts feed sixteen FMAs.
      */
     static void accumulate4(float[] w, int weights, int columns, float[] in, int in0, int inStride,
-                            float[] out, int out0, int outStride) {
+                            float[] out, int out0, int outStride, float[] start, int start0, int startStride) {
         int in1 = in0 + inStride;
         int in2 = in1 + inStride;
         int in3 = in2 + inStride;
         int out1 = out0 + outStride;
         int out2 = out1 + outStride;
         int out3 = out2 + outStride;
-        FloatVector a00 = FloatVector.fromArray(SPECIES, out, out0);
-        FloatVector a01 = FloatVector.fromArray(SPECIES, out, out0 + LANES);
-        FloatVector a02 = FloatVector.fromArray(SPECIES, out, out0 + 2 * LANES);
-        FloatVector a03 = FloatVector.fromArray(SPECIES, out, out0 + 3 * LANES);
-        FloatVector a10 = FloatVector.fromArray(SPECIES, out, out1);
-        FloatVector a11 = FloatVector.fromArray(SPECIES, out, out1 + LANES);
-        FloatVector a12 = FloatVector.fromArray(SPECIES, out, out1 + 2 * LANES);
-        FloatVector a13 = FloatVector.fromArray(SPECIES, out, out1 + 3 * LANES);
-        FloatVector a20 = FloatVector.fromArray(SPECIES, out, out2);
-        FloatVector a21 = FloatVector.fromArray(SPECIES, out, out2 + LANES);
-        FloatVector a22 = FloatVector.fromArray(SPECIES, out, out2 + 2 * LANES);
-        FloatVector a23 = FloatVector.fromArray(SPECIES, out, out2 + 3 * LANES);
-        FloatVector a30 = FloatVector.fromArray(SPECIES, out, out3);
-        FloatVector a31 = FloatVector.fromArray(SPECIES, out, out3 + LANES);
-        FloatVector a32 = FloatVector.fromArray(SPECIES, out, out3 + 2 * LANES);
-        FloatVector a33 = FloatVector.fromArray(SPECIES, out, out3 + 3 * LANES);
+        int start1 = start0 + startStride;
+        int start2 = start1 + startStride;
+        int start3 = start2 + startStride;
+        FloatVector a00 = FloatVector.fromArray(SPECIES, start, start0);
+        FloatVector a01 = FloatVector.fromArray(SPECIES, start, start0 + LANES);
+        FloatVector a02 = FloatVector.fromArray(SPECIES, start, start0 + 2 * LANES);
+        FloatVector a03 = FloatVector.fromArray(SPECIES, start, start0 + 3 * LANES);
+        FloatVector a10 = FloatVector.fromArray(SPECIES, start, start1);
+        FloatVector a11 = FloatVector.fromArray(SPECIES, start, start1 + LANES);
+        FloatVector a12 = FloatVector.fromArray(SPECIES, start, start1 + 2 * LANES);
+        FloatVector a13 = FloatVector.fromArray(SPECIES, start, start1 + 3 * LANES);
+        FloatVector a20 = FloatVector.fromArray(SPECIES, start, start2);
+        FloatVector a21 = FloatVector.fromArray(SPECIES, start, start2 + LANES);
+        FloatVector a22 = FloatVector.fromArray(SPECIES, start, start2 + 2 * LANES);
+        FloatVector a23 = FloatVector.fromArray(SPECIES, start, start2 + 3 * LANES);
+        FloatVector a30 = FloatVector.fromArray(SPECIES, start, start3);
+        FloatVector a31 = FloatVector.fromArray(SPECIES, start, start3 + LANES);
+        FloatVector a32 = FloatVector.fromArray(SPECIES, start, start3 + 2 * LANES);
+        FloatVector a33 = FloatVector.fromArray(SPECIES, start, start3 + 3 * LANES);
         for (int k = 0, p = weights; k < columns; k++, p += PANEL_WIDTH) {
             FloatVector w0 = FloatVector.fromArray(SPECIES, w, p);
             FloatVector w1 = FloatVector.fromArray(SPECIES, w, p + LANES);
@@ -505,23 +543,25 @@ final class GateBlocks {
      * every multi-row tile, so a row's bits do not depend on which of them it went to.
      */
     static void accumulate3(float[] w, int weights, int columns, float[] in, int in0, int inStride,
-                            float[] out, int out0, int outStride) {
+                            float[] out, int out0, int outStride, float[] start, int start0, int startStride) {
         int in1 = in0 + inStride;
         int in2 = in1 + inStride;
         int out1 = out0 + outStride;
         int out2 = out1 + outStride;
-        FloatVector a00 = FloatVector.fromArray(SPECIES, out, out0);
-        FloatVector a01 = FloatVector.fromArray(SPECIES, out, out0 + LANES);
-        FloatVector a02 = FloatVector.fromArray(SPECIES, out, out0 + 2 * LANES);
-        FloatVector a03 = FloatVector.fromArray(SPECIES, out, out0 + 3 * LANES);
-        FloatVector a10 = FloatVector.fromArray(SPECIES, out, out1);
-        FloatVector a11 = FloatVector.fromArray(SPECIES, out, out1 + LANES);
-        FloatVector a12 = FloatVector.fromArray(SPECIES, out, out1 + 2 * LANES);
-        FloatVector a13 = FloatVector.fromArray(SPECIES, out, out1 + 3 * LANES);
-        FloatVector a20 = FloatVector.fromArray(SPECIES, out, out2);
-        FloatVector a21 = FloatVector.fromArray(SPECIES, out, out2 + LANES);
-        FloatVector a22 = FloatVector.fromArray(SPECIES, out, out2 + 2 * LANES);
-        FloatVector a23 = FloatVector.fromArray(SPECIES, out, out2 + 3 * LANES);
+        int start1 = start0 + startStride;
+        int start2 = start1 + startStride;
+        FloatVector a00 = FloatVector.fromArray(SPECIES, start, start0);
+        FloatVector a01 = FloatVector.fromArray(SPECIES, start, start0 + LANES);
+        FloatVector a02 = FloatVector.fromArray(SPECIES, start, start0 + 2 * LANES);
+        FloatVector a03 = FloatVector.fromArray(SPECIES, start, start0 + 3 * LANES);
+        FloatVector a10 = FloatVector.fromArray(SPECIES, start, start1);
+        FloatVector a11 = FloatVector.fromArray(SPECIES, start, start1 + LANES);
+        FloatVector a12 = FloatVector.fromArray(SPECIES, start, start1 + 2 * LANES);
+        FloatVector a13 = FloatVector.fromArray(SPECIES, start, start1 + 3 * LANES);
+        FloatVector a20 = FloatVector.fromArray(SPECIES, start, start2);
+        FloatVector a21 = FloatVector.fromArray(SPECIES, start, start2 + LANES);
+        FloatVector a22 = FloatVector.fromArray(SPECIES, start, start2 + 2 * LANES);
+        FloatVector a23 = FloatVector.fromArray(SPECIES, start, start2 + 3 * LANES);
         for (int k = 0, p = weights; k < columns; k++, p += PANEL_WIDTH) {
             FloatVector w0 = FloatVector.fromArray(SPECIES, w, p);
             FloatVector w1 = FloatVector.fromArray(SPECIES, w, p + LANES);
@@ -562,17 +602,18 @@ final class GateBlocks {
      * 4 weights and a broadcast: {@link #halfPanelRows} uses it too). Sums as {@link #accumulate3}.
      */
     static void accumulate2(float[] w, int weights, int columns, float[] in, int in0, int inStride,
-                            float[] out, int out0, int outStride) {
+                            float[] out, int out0, int outStride, float[] start, int start0, int startStride) {
         int in1 = in0 + inStride;
         int out1 = out0 + outStride;
-        FloatVector a00 = FloatVector.fromArray(SPECIES, out, out0);
-        FloatVector a01 = FloatVector.fromArray(SPECIES, out, out0 + LANES);
-        FloatVector a02 = FloatVector.fromArray(SPECIES, out, out0 + 2 * LANES);
-        FloatVector a03 = FloatVector.fromArray(SPECIES, out, out0 + 3 * LANES);
-        FloatVector a10 = FloatVector.fromArray(SPECIES, out, out1);
-        FloatVector a11 = FloatVector.fromArray(SPECIES, out, out1 + LANES);
-        FloatVector a12 = FloatVector.fromArray(SPECIES, out, out1 + 2 * LANES);
-        FloatVector a13 = FloatVector.fromArray(SPECIES, out, out1 + 3 * LANES);
+        int start1 = start0 + startStride;
+        FloatVector a00 = FloatVector.fromArray(SPECIES, start, start0);
+        FloatVector a01 = FloatVector.fromArray(SPECIES, start, start0 + LANES);
+        FloatVector a02 = FloatVector.fromArray(SPECIES, start, start0 + 2 * LANES);
+        FloatVector a03 = FloatVector.fromArray(SPECIES, start, start0 + 3 * LANES);
+        FloatVector a10 = FloatVector.fromArray(SPECIES, start, start1);
+        FloatVector a11 = FloatVector.fromArray(SPECIES, start, start1 + LANES);
+        FloatVector a12 = FloatVector.fromArray(SPECIES, start, start1 + 2 * LANES);
+        FloatVector a13 = FloatVector.fromArray(SPECIES, start, start1 + 3 * LANES);
         for (int k = 0, p = weights; k < columns; k++, p += PANEL_WIDTH) {
             FloatVector w0 = FloatVector.fromArray(SPECIES, w, p);
             FloatVector w1 = FloatVector.fromArray(SPECIES, w, p + LANES);
@@ -607,7 +648,7 @@ final class GateBlocks {
      * base in a vector register and takes it back every column.
      */
     static void accumulate5(float[] w, int weights, int columns, float[] in, int in0, int inStride,
-                            float[] out, int out0, int outStride) {
+                            float[] out, int out0, int outStride, float[] start, int start0, int startStride) {
         int in1 = in0 + inStride;
         int in2 = in1 + inStride;
         int in3 = in2 + inStride;
@@ -616,26 +657,30 @@ final class GateBlocks {
         int out2 = out1 + outStride;
         int out3 = out2 + outStride;
         int out4 = out3 + outStride;
-        FloatVector a00 = FloatVector.fromArray(SPECIES, out, out0);
-        FloatVector a01 = FloatVector.fromArray(SPECIES, out, out0 + LANES);
-        FloatVector a02 = FloatVector.fromArray(SPECIES, out, out0 + 2 * LANES);
-        FloatVector a03 = FloatVector.fromArray(SPECIES, out, out0 + 3 * LANES);
-        FloatVector a10 = FloatVector.fromArray(SPECIES, out, out1);
-        FloatVector a11 = FloatVector.fromArray(SPECIES, out, out1 + LANES);
-        FloatVector a12 = FloatVector.fromArray(SPECIES, out, out1 + 2 * LANES);
-        FloatVector a13 = FloatVector.fromArray(SPECIES, out, out1 + 3 * LANES);
-        FloatVector a20 = FloatVector.fromArray(SPECIES, out, out2);
-        FloatVector a21 = FloatVector.fromArray(SPECIES, out, out2 + LANES);
-        FloatVector a22 = FloatVector.fromArray(SPECIES, out, out2 + 2 * LANES);
-        FloatVector a23 = FloatVector.fromArray(SPECIES, out, out2 + 3 * LANES);
-        FloatVector a30 = FloatVector.fromArray(SPECIES, out, out3);
-        FloatVector a31 = FloatVector.fromArray(SPECIES, out, out3 + LANES);
-        FloatVector a32 = FloatVector.fromArray(SPECIES, out, out3 + 2 * LANES);
-        FloatVector a33 = FloatVector.fromArray(SPECIES, out, out3 + 3 * LANES);
-        FloatVector a40 = FloatVector.fromArray(SPECIES, out, out4);
-        FloatVector a41 = FloatVector.fromArray(SPECIES, out, out4 + LANES);
-        FloatVector a42 = FloatVector.fromArray(SPECIES, out, out4 + 2 * LANES);
-        FloatVector a43 = FloatVector.fromArray(SPECIES, out, out4 + 3 * LANES);
+        int start1 = start0 + startStride;
+        int start2 = start1 + startStride;
+        int start3 = start2 + startStride;
+        int start4 = start3 + startStride;
+        FloatVector a00 = FloatVector.fromArray(SPECIES, start, start0);
+        FloatVector a01 = FloatVector.fromArray(SPECIES, start, start0 + LANES);
+        FloatVector a02 = FloatVector.fromArray(SPECIES, start, start0 + 2 * LANES);
+        FloatVector a03 = FloatVector.fromArray(SPECIES, start, start0 + 3 * LANES);
+        FloatVector a10 = FloatVector.fromArray(SPECIES, start, start1);
+        FloatVector a11 = FloatVector.fromArray(SPECIES, start, start1 + LANES);
+        FloatVector a12 = FloatVector.fromArray(SPECIES, start, start1 + 2 * LANES);
+        FloatVector a13 = FloatVector.fromArray(SPECIES, start, start1 + 3 * LANES);
+        FloatVector a20 = FloatVector.fromArray(SPECIES, start, start2);
+        FloatVector a21 = FloatVector.fromArray(SPECIES, start, start2 + LANES);
+        FloatVector a22 = FloatVector.fromArray(SPECIES, start, start2 + 2 * LANES);
+        FloatVector a23 = FloatVector.fromArray(SPECIES, start, start2 + 3 * LANES);
+        FloatVector a30 = FloatVector.fromArray(SPECIES, start, start3);
+        FloatVector a31 = FloatVector.fromArray(SPECIES, start, start3 + LANES);
+        FloatVector a32 = FloatVector.fromArray(SPECIES, start, start3 + 2 * LANES);
+        FloatVector a33 = FloatVector.fromArray(SPECIES, start, start3 + 3 * LANES);
+        FloatVector a40 = FloatVector.fromArray(SPECIES, start, start4);
+        FloatVector a41 = FloatVector.fromArray(SPECIES, start, start4 + LANES);
+        FloatVector a42 = FloatVector.fromArray(SPECIES, start, start4 + 2 * LANES);
+        FloatVector a43 = FloatVector.fromArray(SPECIES, start, start4 + 3 * LANES);
         for (int k = 0, p = weights; k < columns; k++, p += PANEL_WIDTH) {
             FloatVector w0 = FloatVector.fromArray(SPECIES, w, p);
             FloatVector w1 = FloatVector.fromArray(SPECIES, w, p + LANES);
@@ -694,7 +739,7 @@ final class GateBlocks {
      * The same loop at another tile height, written out again on purpose (see the class comment).
      */
     static void accumulate6(float[] w, int weights, int columns, float[] in, int in0, int inStride,
-                            float[] out, int out0, int outStride) {
+                            float[] out, int out0, int outStride, float[] start, int start0, int startStride) {
         int in1 = in0 + inStride;
         int in2 = in1 + inStride;
         int in3 = in2 + inStride;
@@ -705,30 +750,35 @@ final class GateBlocks {
         int out3 = out2 + outStride;
         int out4 = out3 + outStride;
         int out5 = out4 + outStride;
-        FloatVector a00 = FloatVector.fromArray(SPECIES, out, out0);
-        FloatVector a01 = FloatVector.fromArray(SPECIES, out, out0 + LANES);
-        FloatVector a02 = FloatVector.fromArray(SPECIES, out, out0 + 2 * LANES);
-        FloatVector a03 = FloatVector.fromArray(SPECIES, out, out0 + 3 * LANES);
-        FloatVector a10 = FloatVector.fromArray(SPECIES, out, out1);
-        FloatVector a11 = FloatVector.fromArray(SPECIES, out, out1 + LANES);
-        FloatVector a12 = FloatVector.fromArray(SPECIES, out, out1 + 2 * LANES);
-        FloatVector a13 = FloatVector.fromArray(SPECIES, out, out1 + 3 * LANES);
-        FloatVector a20 = FloatVector.fromArray(SPECIES, out, out2);
-        FloatVector a21 = FloatVector.fromArray(SPECIES, out, out2 + LANES);
-        FloatVector a22 = FloatVector.fromArray(SPECIES, out, out2 + 2 * LANES);
-        FloatVector a23 = FloatVector.fromArray(SPECIES, out, out2 + 3 * LANES);
-        FloatVector a30 = FloatVector.fromArray(SPECIES, out, out3);
-        FloatVector a31 = FloatVector.fromArray(SPECIES, out, out3 + LANES);
-        FloatVector a32 = FloatVector.fromArray(SPECIES, out, out3 + 2 * LANES);
-        FloatVector a33 = FloatVector.fromArray(SPECIES, out, out3 + 3 * LANES);
-        FloatVector a40 = FloatVector.fromArray(SPECIES, out, out4);
-        FloatVector a41 = FloatVector.fromArray(SPECIES, out, out4 + LANES);
-        FloatVector a42 = FloatVector.fromArray(SPECIES, out, out4 + 2 * LANES);
-        FloatVector a43 = FloatVector.fromArray(SPECIES, out, out4 + 3 * LANES);
-        FloatVector a50 = FloatVector.fromArray(SPECIES, out, out5);
-        FloatVector a51 = FloatVector.fromArray(SPECIES, out, out5 + LANES);
-        FloatVector a52 = FloatVector.fromArray(SPECIES, out, out5 + 2 * LANES);
-        FloatVector a53 = FloatVector.fromArray(SPECIES, out, out5 + 3 * LANES);
+        int start1 = start0 + startStride;
+        int start2 = start1 + startStride;
+        int start3 = start2 + startStride;
+        int start4 = start3 + startStride;
+        int start5 = start4 + startStride;
+        FloatVector a00 = FloatVector.fromArray(SPECIES, start, start0);
+        FloatVector a01 = FloatVector.fromArray(SPECIES, start, start0 + LANES);
+        FloatVector a02 = FloatVector.fromArray(SPECIES, start, start0 + 2 * LANES);
+        FloatVector a03 = FloatVector.fromArray(SPECIES, start, start0 + 3 * LANES);
+        FloatVector a10 = FloatVector.fromArray(SPECIES, start, start1);
+        FloatVector a11 = FloatVector.fromArray(SPECIES, start, start1 + LANES);
+        FloatVector a12 = FloatVector.fromArray(SPECIES, start, start1 + 2 * LANES);
+        FloatVector a13 = FloatVector.fromArray(SPECIES, start, start1 + 3 * LANES);
+        FloatVector a20 = FloatVector.fromArray(SPECIES, start, start2);
+        FloatVector a21 = FloatVector.fromArray(SPECIES, start, start2 + LANES);
+        FloatVector a22 = FloatVector.fromArray(SPECIES, start, start2 + 2 * LANES);
+        FloatVector a23 = FloatVector.fromArray(SPECIES, start, start2 + 3 * LANES);
+        FloatVector a30 = FloatVector.fromArray(SPECIES, start, start3);
+        FloatVector a31 = FloatVector.fromArray(SPECIES, start, start3 + LANES);
+        FloatVector a32 = FloatVector.fromArray(SPECIES, start, start3 + 2 * LANES);
+        FloatVector a33 = FloatVector.fromArray(SPECIES, start, start3 + 3 * LANES);
+        FloatVector a40 = FloatVector.fromArray(SPECIES, start, start4);
+        FloatVector a41 = FloatVector.fromArray(SPECIES, start, start4 + LANES);
+        FloatVector a42 = FloatVector.fromArray(SPECIES, start, start4 + 2 * LANES);
+        FloatVector a43 = FloatVector.fromArray(SPECIES, start, start4 + 3 * LANES);
+        FloatVector a50 = FloatVector.fromArray(SPECIES, start, start5);
+        FloatVector a51 = FloatVector.fromArray(SPECIES, start, start5 + LANES);
+        FloatVector a52 = FloatVector.fromArray(SPECIES, start, start5 + 2 * LANES);
+        FloatVector a53 = FloatVector.fromArray(SPECIES, start, start5 + 3 * LANES);
         for (int k = 0, p = weights; k < columns; k++, p += PANEL_WIDTH) {
             FloatVector w0 = FloatVector.fromArray(SPECIES, w, p);
             FloatVector w1 = FloatVector.fromArray(SPECIES, w, p + LANES);
@@ -796,11 +846,12 @@ final class GateBlocks {
      * columns) keep eight FMA chains in flight, so the loop is limited by the weight stream rather
      * than by FMA latency.
      */
-    static void accumulate1(float[] w, int weights, int columns, float[] in, int in0, float[] out, int out0) {
-        FloatVector e0 = FloatVector.fromArray(SPECIES, out, out0);
-        FloatVector e1 = FloatVector.fromArray(SPECIES, out, out0 + LANES);
-        FloatVector e2 = FloatVector.fromArray(SPECIES, out, out0 + 2 * LANES);
-        FloatVector e3 = FloatVector.fromArray(SPECIES, out, out0 + 3 * LANES);
+    static void accumulate1(float[] w, int weights, int columns, float[] in, int in0, float[] out, int out0, float[] start,
+                            int start0) {
+        FloatVector e0 = FloatVector.fromArray(SPECIES, start, start0);
+        FloatVector e1 = FloatVector.fromArray(SPECIES, start, start0 + LANES);
+        FloatVector e2 = FloatVector.fromArray(SPECIES, start, start0 + 2 * LANES);
+        FloatVector e3 = FloatVector.fromArray(SPECIES, start, start0 + 3 * LANES);
         FloatVector o0 = FloatVector.zero(SPECIES);
         FloatVector o1 = FloatVector.zero(SPECIES);
         FloatVector o2 = FloatVector.zero(SPECIES);

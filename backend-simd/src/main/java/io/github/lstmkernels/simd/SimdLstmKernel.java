@@ -396,19 +396,17 @@ final class SimdLstmKernel extends AbstractLstmKernel {
         float[] gates = segment.gates;
         int gates0 = segment.record * gateWidth;
         int inSize = segment.inSize;
-        int width = (p1 - p0) * PANEL_WIDTH;
-        for (int r = first; r < end; r++) {
-            System.arraycopy(bias, p0 * PANEL_WIDTH, gates, gates0 + r * gateWidth + p0 * PANEL_WIDTH, width);
-        }
         int tailStart = end == total ? Math.max(first, GateBlocks.mainTileRows(total)) : end;
         for (int p = p0; p < p1; p++) {
             int weights = p * inSize * PANEL_WIDTH;
+            // Every row's sums start from the bias (stride 0): no copy of it into the cold gate rows first.
             GateBlocks.panelRows(w, weights, inSize, segment.input, segment.input0 + first * segment.inputStride,
-                    segment.inputStride, tailStart - first, gates, gates0 + first * gateWidth + p * PANEL_WIDTH, gateWidth);
+                    segment.inputStride, tailStart - first, gates, gates0 + first * gateWidth + p * PANEL_WIDTH, gateWidth,
+                    bias, p * PANEL_WIDTH, 0);
             if (tailStart < end) {
                 GateBlocks.panelRows(w, weights, inSize, segment.input, segment.input0 + tailStart * segment.inputStride,
                         segment.inputStride, end - tailStart, gates, gates0 + tailStart * gateWidth + p * PANEL_WIDTH,
-                        gateWidth);
+                        gateWidth, bias, p * PANEL_WIDTH, 0);
             }
         }
     }

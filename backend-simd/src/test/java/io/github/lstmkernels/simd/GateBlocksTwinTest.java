@@ -150,9 +150,11 @@ class GateBlocksTwinTest {
             GateBlocks.panelRows(w, 0, columns, in, 0, columns, rows, out, 0, PANEL_WIDTH);
             for (int r = 0; r < rows; r += groupOfTwoOrThree(rows - r)) {
                 if (groupOfTwoOrThree(rows - r) == 2) {
-                    GateBlocks.accumulate2(w, 0, columns, in, r * columns, columns, expected, r * PANEL_WIDTH, PANEL_WIDTH);
+                    GateBlocks.accumulate2(w, 0, columns, in, r * columns, columns, expected, r * PANEL_WIDTH, PANEL_WIDTH,
+                            expected, r * PANEL_WIDTH, PANEL_WIDTH);
                 } else {
-                    GateBlocks.accumulate3(w, 0, columns, in, r * columns, columns, expected, r * PANEL_WIDTH, PANEL_WIDTH);
+                    GateBlocks.accumulate3(w, 0, columns, in, r * columns, columns, expected, r * PANEL_WIDTH, PANEL_WIDTH,
+                            expected, r * PANEL_WIDTH, PANEL_WIDTH);
                 }
             }
             boolean lastSingle = !GateBlocks.WIDE_TILES && rows == 5;
@@ -178,6 +180,41 @@ class GateBlocksTwinTest {
             boolean gruLastSingle = GateBlocks.WIDE_TILES ? rows == 5 : rows % 4 == 1;
             assertRowsAsMultiRowTiles("gruRows gates", expectedGates, gates, rows, gateRow, gruLastSingle);
             assertRowsAsMultiRowTiles("gruRows hn", expectedHn, hn, rows, LANES, gruLastSingle);
+        }
+    }
+
+    /**
+     * The input projection starts its sums from the bias row (stride 0) instead of copying the bias
+     * into every gate row and accumulating onto it: the two must give the same bits, for every
+     * row count and both register budgets, or the forward pass's results would depend on it.
+     */
+    @Test
+    void startingFromABiasRowGivesTheBitsOfACopiedBias() {
+        for (int columns : new int[] {1, 2, 37, LANES + 1, 300}) {
+            for (int rows = 1; rows <= 40; rows++) {
+                int bias0 = 3;
+                float[] bias = values(random, bias0 + PANEL_WIDTH + 2);
+                float[] w = values(random, columns * PANEL_WIDTH);
+                float[] in = values(random, rows * columns);
+                int stride = PANEL_WIDTH + LANES;
+                float[] copied = values(random, rows * stride);
+                for (int r = 0; r < rows; r++) {
+                    System.arraycopy(bias, bias0, copied, r * stride, PANEL_WIDTH);
+                }
+                float[] started = copied.clone();
+                for (int r = 0; r < rows; r++) {
+                    java.util.Arrays.fill(started, r * stride, r * stride + PANEL_WIDTH, Float.NaN);
+                }
+                float[] halfCopied = copied.clone();
+                float[] halfStarted = started.clone();
+                String where = "rows=" + rows + " K=" + columns;
+                GateBlocks.panelRows(w, 0, columns, in, 0, columns, rows, copied, 0, stride);
+                GateBlocks.panelRows(w, 0, columns, in, 0, columns, rows, started, 0, stride, bias, bias0, 0);
+                assertArrayEquals(copied, started, "panelRows " + where);
+                GateBlocks.halfPanelRows(w, 0, columns, in, 0, columns, rows, halfCopied, 0, stride, halfCopied, 0, stride);
+                GateBlocks.halfPanelRows(w, 0, columns, in, 0, columns, rows, halfStarted, 0, stride, bias, bias0, 0);
+                assertArrayEquals(halfCopied, halfStarted, "halfPanelRows " + where);
+            }
         }
     }
 
@@ -222,18 +259,25 @@ class GateBlocksTwinTest {
         return new int[] {five, tail[0], tail[1], tail[2]};
     }
 
-    // ---- the panel tiles: out[r][0, 4V) += Σ_k in[r][k] · w[k][0, 4V) ----
+    // ---- the panel tiles: out[r][0, 4V) = start[r][0, 4V) + Σ_k in[r][k] · w[k][0, 4V) ----
 
     @FunctionalInterface
     private interface PanelTile {
         void run(float[] w, int weights, int columns, float[] in, int in0, int inStride, float[] out, int out0,
-                 int outStride);
+                 int outStride, float[] start, int start0, int startStride);
     }
+
+    /**
+     * Where a tile's sums start: the output rows themselves (accumulate: the recurrent product),
+     * one row of another array for every row (stride 0: a bias, the input projection), or rows of
+     * another array with a stride of their own (the contract in general).
+     */
+    private enum Start { OUTPUT, SHARED_ROW, OWN_ROWS }
 
     @Test
     void eachPanelTileMatchesItsTwin() {
-        PanelTile one = (w, weights, columns, in, in0, inStride, out, out0, outStride) ->
-                GateBlocks.accumulate1(w, weights, columns, in, in0, out, out0);
+        PanelTile one = (w, weights, columns, in, in0, inStride, out, out0, outStride, start, start0, startStride) ->
+                GateBlocks.accumulate1(w, weights, columns, in, in0, out, out0, start, start0);
         for (int columns : WITH_THOUSANDS) {
             checkPanel("accumulate6", GateBlocks::accumulate6, 6, columns);
             checkPanel("accumulate5", GateBlocks::accumulate5, 5, columns);
@@ -244,13 +288,22 @@ class GateBlocksTwinTest {
         }
     }
 
-    /** The half-panel tiles (2 of a panel's 4 vectors, W's columns still 4V apart), run without wide tiles. */
+    /**
+     * The half-panel tiles (2 of a panel's 4 vectors, W's columns still 4V apart), run without wide
+     * tiles. They only accumulate (halfPanelRows copies a start into the output rows first).
+     */
     @Test
     void eachHalfPanelTileMatchesItsTwin() {
         for (int columns : WITH_THOUSANDS) {
-            checkPanel("accumulate6x2", GateBlocks::accumulate6x2, 6, columns, 2 * LANES);
-            checkPanel("accumulate4x2", GateBlocks::accumulate4x2, 4, columns, 2 * LANES);
-            checkPanel("accumulate3x2", GateBlocks::accumulate3x2, 3, columns, 2 * LANES);
+            checkPanel("accumulate6x2", (w, weights, k, in, in0, inStride, out, out0, outStride, start, start0,
+                    startStride) -> GateBlocks.accumulate6x2(w, weights, k, in, in0, inStride, out, out0, outStride),
+                    6, columns, 2 * LANES, Start.OUTPUT);
+            checkPanel("accumulate4x2", (w, weights, k, in, in0, inStride, out, out0, outStride, start, start0,
+                    startStride) -> GateBlocks.accumulate4x2(w, weights, k, in, in0, inStride, out, out0, outStride),
+                    4, columns, 2 * LANES, Start.OUTPUT);
+            checkPanel("accumulate3x2", (w, weights, k, in, in0, inStride, out, out0, outStride, start, start0,
+                    startStride) -> GateBlocks.accumulate3x2(w, weights, k, in, in0, inStride, out, out0, outStride),
+                    3, columns, 2 * LANES, Start.OUTPUT);
         }
     }
 
@@ -259,8 +312,9 @@ class GateBlocksTwinTest {
     void halfPanelRowsMatchesItsTwinForRowsOneToThirteen() {
         for (int rows : ROWS) {
             for (int columns : WITH_THOUSANDS) {
-                checkPanel("halfPanelRows", (w, weights, k, in, in0, inStride, out, out0, outStride) ->
-                        GateBlocks.halfPanelRows(w, weights, k, in, in0, inStride, rows, out, out0, outStride), rows, columns);
+                checkPanel("halfPanelRows", (w, weights, k, in, in0, inStride, out, out0, outStride, start, start0,
+                        startStride) -> GateBlocks.halfPanelRows(w, weights, k, in, in0, inStride, rows, out, out0, outStride,
+                        start, start0, startStride), rows, columns);
             }
         }
     }
@@ -269,8 +323,9 @@ class GateBlocksTwinTest {
     void panelRowsMatchesItsTwinForRowsOneToThirteen() {
         for (int rows : ROWS) {
             for (int columns : WITH_THOUSANDS) {
-                checkPanel("panelRows", (w, weights, k, in, in0, inStride, out, out0, outStride) ->
-                        GateBlocks.panelRows(w, weights, k, in, in0, inStride, rows, out, out0, outStride), rows, columns);
+                checkPanel("panelRows", (w, weights, k, in, in0, inStride, out, out0, outStride, start, start0,
+                        startStride) -> GateBlocks.panelRows(w, weights, k, in, in0, inStride, rows, out, out0, outStride,
+                        start, start0, startStride), rows, columns);
             }
         }
     }
@@ -279,8 +334,14 @@ class GateBlocksTwinTest {
         checkPanel(name, tile, rows, columns, PANEL_WIDTH);
     }
 
-    /** The tile computes outputs [0, width) of each row: 4V for a panel, 2V for a half panel. */
+    /** The tile computes outputs [0, width) of each row: 4V for a panel, 2V for a half panel; from every kind of start. */
     private void checkPanel(String name, PanelTile tile, int rows, int columns, int width) {
+        for (Start start : Start.values()) {
+            checkPanel(name, tile, rows, columns, width, start);
+        }
+    }
+
+    private void checkPanel(String name, PanelTile tile, int rows, int columns, int width, Start kind) {
         int weights = 3 + random.nextInt(13);
         float[] w = values(random, weights + columns * PANEL_WIDTH + 17);
         int in0 = 1 + random.nextInt(9);
@@ -289,16 +350,25 @@ class GateBlocksTwinTest {
         int out0 = 1 + random.nextInt(LANES + 3);
         int outStride = PANEL_WIDTH + 1 + random.nextInt(2 * LANES);
         float[] out = values(random, out0 + rows * outStride + 11);
+        int start0 = kind == Start.OUTPUT ? out0 : 1 + random.nextInt(LANES + 3);
+        int startStride = switch (kind) {
+            case OUTPUT -> outStride;
+            case SHARED_ROW -> 0;
+            case OWN_ROWS -> PANEL_WIDTH + 2 + random.nextInt(2 * LANES);
+        };
+        float[] start = kind == Start.OUTPUT ? out : values(random, start0 + rows * startStride + PANEL_WIDTH + 5);
         float[] wBefore = w.clone();
         float[] inBefore = in.clone();
         float[] outBefore = out.clone();
-        tile.run(w, weights, columns, in, in0, inStride, out, out0, outStride);
+        float[] startBefore = start.clone();
+        tile.run(w, weights, columns, in, in0, inStride, out, out0, outStride, start, start0, startStride);
         String where = name + " rows=" + rows + " K=" + columns + " (V=" + LANES + ", weights@" + weights + ", in0="
-                + in0 + "/" + inStride + ", out0=" + out0 + "/" + outStride + ")";
+                + in0 + "/" + inStride + ", out0=" + out0 + "/" + outStride + ", start " + kind + " " + start0 + "/"
+                + startStride + ")";
         for (int r = 0; r < rows; r++) {
             for (int q = 0; q < width; q++) {
                 int at = out0 + r * outStride + q;
-                double sum = outBefore[at];
+                double sum = kind == Start.OUTPUT ? outBefore[at] : startBefore[start0 + r * startStride + q];
                 double magnitude = Math.abs(sum);
                 for (int k = 0; k < columns; k++) {
                     double term = (double) in[in0 + r * inStride + k] * w[weights + k * PANEL_WIDTH + q];
@@ -313,6 +383,9 @@ class GateBlocksTwinTest {
         assertUntouched(outBefore, out, written, where + " out");
         assertUnchanged(wBefore, w, where + " weights");
         assertUnchanged(inBefore, in, where + " in");
+        if (kind != Start.OUTPUT) {
+            assertUnchanged(startBefore, start, where + " start");
+        }
     }
 
     /** gemm over several panels: panel p's weights at p·K·4V, its outputs at p·4V of every row. */

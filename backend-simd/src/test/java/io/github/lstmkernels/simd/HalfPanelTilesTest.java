@@ -42,7 +42,7 @@ class HalfPanelTilesTest {
         float[] before = out.clone();
         for (int p = 0; p < panels; p++) {
             GateBlocks.halfPanelRows(w, weightsOffset + p * columns * PANEL_WIDTH, columns, in, inOffset, inStride, rows,
-                    out, outOffset + p * PANEL_WIDTH, outStride);
+                    out, outOffset + p * PANEL_WIDTH, outStride, out, outOffset + p * PANEL_WIDTH, outStride);
         }
         for (int r = 0; r < rows; r++) {
             for (int n = 0; n < panels * PANEL_WIDTH; n++) {
